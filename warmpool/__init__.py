@@ -1,0 +1,39 @@
+"""Pure warm-pool arithmetic: a snapshot of what the node holds in, a decision out.
+
+No I/O, no clock, no environment, and no import of anything else in this project, so the
+daemon, the simulator and the tests all run the very same rules.
+"""
+
+from warmpool.apply import apply
+from warmpool.maxpods import max_pods
+from warmpool.model import (
+    Block,
+    Create,
+    Decision,
+    Grow,
+    Interface,
+    Limits,
+    Mode,
+    PoolSnapshot,
+    Release,
+    Targets,
+    mode_of,
+)
+from warmpool.policy import decide
+
+__all__ = [
+    "Block",
+    "Create",
+    "Decision",
+    "Grow",
+    "Interface",
+    "Limits",
+    "Mode",
+    "PoolSnapshot",
+    "Release",
+    "Targets",
+    "apply",
+    "decide",
+    "max_pods",
+    "mode_of",
+]
