@@ -1,0 +1,42 @@
+"""Settings of vpc-ipam: the only code that reads environment variables.
+
+Build them with :func:`load_settings` (or :func:`load_config` for sources and warnings) from
+a mapping the caller passes, usually ``os.environ``. Names, defaults and parsing live in the
+one table of :mod:`config.table`; the typed, documented result is :class:`Settings`.
+"""
+
+from config.env import LoadedConfig, Source, load_config, load_settings
+from config.errors import ConfigWarning, InvalidConfig, Problem
+from config.settings import (
+    AwsSettings,
+    DaemonSettings,
+    DatapathSettings,
+    GceSettings,
+    KubernetesSettings,
+    RateLimitSettings,
+    Settings,
+    WarmPoolSettings,
+)
+from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+
+__all__ = [
+    "AwsSettings",
+    "BindAddress",
+    "ConfigWarning",
+    "DaemonSettings",
+    "DatapathSettings",
+    "GceSettings",
+    "InvalidConfig",
+    "KubernetesSettings",
+    "LoadedConfig",
+    "LogLevel",
+    "Problem",
+    "Provider",
+    "RandomizeSnat",
+    "RateLimitSettings",
+    "Settings",
+    "Source",
+    "WarmPoolSettings",
+    "load_config",
+    "load_settings",
+]

@@ -1,0 +1,282 @@
+"""Typed settings: one frozen dataclass per concern, composed in :class:`Settings`.
+
+The classes carry no defaults on purpose: names, defaults and parsing live once, in the
+table of :mod:`config.table`, and :func:`config.env.load_settings` is the way to build them
+(``load_settings({})`` gives the defaults). Each field's docstring names its environment
+variable, its default and an example; ``config.describe`` reads these docstrings, and a unit
+test keeps them in step with the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WarmPoolSettings:
+    """Warm-pool targets and limits, with aws-node's names and meaning (0 means "not set")."""
+
+    warm_eni_target: int
+    """Free interfaces, with all their addresses, to keep ready.
+
+    ``WARM_ENI_TARGET``, default ``1``; e.g. ``WARM_ENI_TARGET=2``. Ignored when
+    ``WARM_IP_TARGET`` or ``MINIMUM_IP_TARGET`` is set."""
+    warm_ip_target: int
+    """Free addresses to keep ready; 0 means not set.
+
+    ``WARM_IP_TARGET``, default ``0``; e.g. ``WARM_IP_TARGET=5``."""
+    minimum_ip_target: int
+    """Addresses to hold in all, used or not (a floor for pre-scaling); 0 means not set.
+
+    ``MINIMUM_IP_TARGET``, default ``0``; e.g. ``MINIMUM_IP_TARGET=30``."""
+    warm_prefix_target: int
+    """Wholly free /28 prefixes (or alias blocks) to keep ready, in prefix mode; 0 = not set.
+
+    ``WARM_PREFIX_TARGET``, default ``0``; e.g. ``WARM_PREFIX_TARGET=1``."""
+    enable_prefix_delegation: bool
+    """Ask EC2 for /28 prefixes instead of single secondary addresses.
+
+    ``ENABLE_PREFIX_DELEGATION``, default ``false``; e.g. ``ENABLE_PREFIX_DELEGATION=true``."""
+    max_eni: int | None
+    """Cap on interfaces attached to the node, primary included; None: the instance's maximum.
+
+    ``MAX_ENI``, default unset; e.g. ``MAX_ENI=3``. A value of 0 or less means no cap."""
+    ip_cooldown_period: int
+    """Seconds a freed address waits before another pod may get it.
+
+    ``IP_COOLDOWN_PERIOD``, default ``30``; e.g. ``IP_COOLDOWN_PERIOD=60``."""
+
+    @property
+    def ip_targets_set(self) -> bool:
+        """True when WARM_IP_TARGET or MINIMUM_IP_TARGET drives the pool."""
+        return self.warm_ip_target > 0 or self.minimum_ip_target > 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatapathSettings:
+    """How pods are wired on the node: SNAT, marks, MTUs, host-side interface names."""
+
+    external_snat: bool
+    """Leave SNAT of pod traffic leaving the VPC to an external NAT (no SNAT rule here).
+
+    ``AWS_VPC_K8S_CNI_EXTERNALSNAT``, default ``false``; e.g. ``=true`` behind a NAT gateway."""
+    exclude_snat_cidrs: tuple[IPv4Network, ...]
+    """Destinations outside the VPC that pod traffic reaches without SNAT.
+
+    ``AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS``, default empty; e.g. ``10.10.0.0/16,192.168.0.0/24``."""
+    randomize_snat: RandomizeSnat
+    """Source-port selection of the SNAT rule.
+
+    ``AWS_VPC_K8S_CNI_RANDOMIZESNAT``, default ``prng``; e.g. ``=none`` (or ``hashrandom``)."""
+    connmark: int
+    """Connection mark keeping the return path of SNATed and NodePort traffic symmetric.
+
+    ``AWS_VPC_K8S_CNI_CONNMARK``, default ``0x80``; e.g. ``=0x200`` or ``=512``."""
+    eni_mtu: int
+    """MTU of the node's interfaces (ENIs / NIC), 576..9001.
+
+    ``AWS_VPC_ENI_MTU``, default ``9001``; e.g. ``AWS_VPC_ENI_MTU=1500``."""
+    pod_mtu: int
+    """MTU of pod interfaces, 576..9001; defaults to the effective ``AWS_VPC_ENI_MTU``.
+
+    ``POD_MTU``, default ``9001`` (from ``AWS_VPC_ENI_MTU``); e.g. ``POD_MTU=1500``."""
+    veth_prefix: str
+    """Prefix of host-side veth names; 1 to 4 characters, not ``eth``, ``vlan`` or ``lo``.
+
+    ``AWS_VPC_K8S_CNI_VETHPREFIX``, default ``eni``; e.g. ``AWS_VPC_K8S_CNI_VETHPREFIX=pod``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwsSettings:
+    """EC2 specifics: tags on the ENIs we create, which ENIs we manage, custom networking."""
+
+    cluster_name: str
+    """Cluster name, tagged on every ENI created (``cluster.k8s.amazonaws.com/name``).
+
+    ``CLUSTER_NAME``, default empty; e.g. ``CLUSTER_NAME=prod-eu-1``."""
+    additional_eni_tags: tuple[tuple[str, str], ...]
+    """Extra tags for every ENI created, as sorted (key, value) pairs.
+
+    ``ADDITIONAL_ENI_TAGS``, default ``{}``; e.g. ``{"team": "net", "cost-center": "42"}``."""
+    manage_untagged_eni: bool
+    """Use ENIs that lack our node tag (e.g. attached by hand) for pods.
+
+    ``MANAGE_UNTAGGED_ENI``, default ``true``; e.g. ``MANAGE_UNTAGGED_ENI=false``."""
+    disable_leaked_eni_cleanup: bool
+    """Turn off the periodic sweep that deletes detached ENIs this project created.
+
+    ``DISABLE_LEAKED_ENI_CLEANUP``, default ``false``; e.g. ``=true`` to save EC2 calls."""
+    custom_networking: bool
+    """Create secondary ENIs in the subnet and security groups of the node's ENIConfig.
+
+    ``AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG``, default ``false``; e.g. ``=true``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GceSettings:
+    """Compute Engine specifics: where alias ranges come from and how big they are."""
+
+    pod_range_name: str
+    """Secondary range of the node's subnetwork that pod alias ranges are cut from.
+
+    ``GCE_POD_RANGE_NAME``, default empty (required with ``VPC_IPAM_PROVIDER=gce``);
+    e.g. ``GCE_POD_RANGE_NAME=pods``."""
+    alias_block_prefixlen: int
+    """Prefix length of each alias range asked for, 24..28 (/28 = 16 addresses).
+
+    ``GCE_ALIAS_BLOCK_PREFIXLEN``, default ``28``; e.g. ``GCE_ALIAS_BLOCK_PREFIXLEN=26``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KubernetesSettings:
+    """What the Kubernetes layer needs: this node's name and where its ENIConfig is named."""
+
+    node_name: str
+    """This node's name; the Kubernetes layer requires it, this layer does not.
+
+    ``MY_NODE_NAME``, default empty; e.g. ``MY_NODE_NAME=ip-10-0-1-23.ec2.internal``."""
+    eni_config_label: str
+    """Node label whose value names the node's ENIConfig (custom networking).
+
+    ``ENI_CONFIG_LABEL_DEF``, default ``k8s.amazonaws.com/eniConfig``;
+    e.g. ``ENI_CONFIG_LABEL_DEF=topology.kubernetes.io/zone``."""
+    eni_config_annotation: str
+    """Node annotation whose value names the node's ENIConfig; wins over the label.
+
+    ``ENI_CONFIG_ANNOTATION_DEF``, default ``k8s.amazonaws.com/eniConfig``;
+    e.g. ``ENI_CONFIG_ANNOTATION_DEF=example.com/eniConfig``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonSettings:
+    """The daemon itself: cloud choice, files, loop intervals, logging, metrics, introspection."""
+
+    provider: Provider
+    """Cloud provider.
+
+    ``VPC_IPAM_PROVIDER``, default ``aws``; e.g. ``VPC_IPAM_PROVIDER=gce``."""
+    socket_path: Path
+    """Unix socket the CNI binary talks to.
+
+    ``VPC_IPAM_SOCKET_PATH``, default ``/run/vpc-ipam/ipamd.sock``; e.g. ``/run/ipam/d.sock``."""
+    checkpoint_path: Path
+    """File holding allocations and cooldowns across restarts.
+
+    ``VPC_IPAM_CHECKPOINT_PATH``, default ``/var/lib/vpc-ipam/checkpoint.json``;
+    e.g. ``VPC_IPAM_CHECKPOINT_PATH=/data/ipam.json``."""
+    spool_dir: Path
+    """Directory where the CNI binary records releases while the daemon is down.
+
+    ``VPC_IPAM_SPOOL_DIR``, default ``/var/lib/vpc-ipam/spool``; e.g. ``/data/spool``."""
+    pool_interval: float
+    """Seconds between two looks at the pool (growing it when short).
+
+    ``VPC_IPAM_POOL_INTERVAL``, default ``5``; e.g. ``VPC_IPAM_POOL_INTERVAL=2.5``."""
+    shrink_interval: float
+    """Minimum seconds between two shrinks of the pool.
+
+    ``VPC_IPAM_SHRINK_INTERVAL``, default ``30``; e.g. ``VPC_IPAM_SHRINK_INTERVAL=60``."""
+    reconcile_interval: float
+    """Seconds between two reconciliations of datastore, cloud and host.
+
+    ``VPC_IPAM_RECONCILE_INTERVAL``, default ``60``; e.g. ``VPC_IPAM_RECONCILE_INTERVAL=120``."""
+    capacity_error_backoff: float
+    """Seconds without growth after the cloud said the subnet or range is full.
+
+    ``VPC_IPAM_CAPACITY_ERROR_BACKOFF``, default ``120``; e.g. ``=300``."""
+    min_interface_lifetime: float
+    """Seconds a new interface lives before it may be removed again.
+
+    ``VPC_IPAM_MIN_INTERFACE_LIFETIME``, default ``60``; e.g. ``=300``."""
+    log_level: LogLevel
+    """Log level (case-insensitive in the environment).
+
+    ``AWS_VPC_K8S_CNI_LOGLEVEL``, default ``DEBUG``; e.g. ``AWS_VPC_K8S_CNI_LOGLEVEL=info``."""
+    disable_metrics: bool
+    """Turn off the Prometheus metrics endpoint.
+
+    ``DISABLE_METRICS``, default ``false``; e.g. ``DISABLE_METRICS=true``."""
+    metrics_bind_address: BindAddress
+    """TCP address of the metrics endpoint (``/metrics``); an empty host means every address.
+
+    ``VPC_IPAM_METRICS_BIND_ADDRESS``, default ``:61678``; e.g. ``=127.0.0.1:61678``."""
+    disable_introspection: bool
+    """Turn off the introspection endpoint.
+
+    ``DISABLE_INTROSPECTION``, default ``false``; e.g. ``DISABLE_INTROSPECTION=true``."""
+    introspection_bind_address: BindAddress
+    """Address of the introspection endpoint: ``host:port`` or ``unix:/absolute/path``.
+
+    ``INTROSPECTION_BIND_ADDRESS``, default ``127.0.0.1:61679``;
+    e.g. ``INTROSPECTION_BIND_ADDRESS=unix:/run/vpc-ipam/introspect.sock``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitSettings:
+    """Token buckets for cloud API calls, per node, far inside the per-account ones.
+
+    EC2 buckets are per account and region: mutating calls 200 tokens refilled at 5/s,
+    non-mutating (Describe*) 100 at 20/s. Compute Engine counts per project and minute
+    (1500 reads and 1500 writes by default). Every node shares them, hence small defaults.
+    """
+
+    ec2_mutating_rate: float
+    """EC2 mutating calls per second (Create/Attach/Assign/Unassign/Delete, tags).
+
+    ``VPC_IPAM_EC2_MUTATING_RATE``, default ``1``; e.g. ``VPC_IPAM_EC2_MUTATING_RATE=0.5``."""
+    ec2_mutating_burst: int
+    """EC2 mutating calls allowed back to back (bucket size).
+
+    ``VPC_IPAM_EC2_MUTATING_BURST``, default ``10``; e.g. ``VPC_IPAM_EC2_MUTATING_BURST=5``."""
+    ec2_describe_rate: float
+    """EC2 Describe* calls per second.
+
+    ``VPC_IPAM_EC2_DESCRIBE_RATE``, default ``2``; e.g. ``VPC_IPAM_EC2_DESCRIBE_RATE=1``."""
+    ec2_describe_burst: int
+    """EC2 Describe* calls allowed back to back (bucket size).
+
+    ``VPC_IPAM_EC2_DESCRIBE_BURST``, default ``10``; e.g. ``VPC_IPAM_EC2_DESCRIBE_BURST=20``."""
+    gce_rate: float
+    """Compute Engine API calls per second, reads and writes together.
+
+    ``VPC_IPAM_GCE_RATE``, default ``1``; e.g. ``VPC_IPAM_GCE_RATE=0.2``."""
+    gce_burst: int
+    """Compute Engine API calls allowed back to back (bucket size).
+
+    ``VPC_IPAM_GCE_BURST``, default ``5``; e.g. ``VPC_IPAM_GCE_BURST=10``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every setting of the project, by concern."""
+
+    warm_pool: WarmPoolSettings
+    """Targets and limits of the warm pool."""
+    datapath: DatapathSettings
+    """SNAT, marks, MTUs and veth names."""
+    aws: AwsSettings
+    """EC2 tags, ENI management, custom networking."""
+    gce: GceSettings
+    """Alias range source and size."""
+    kubernetes: KubernetesSettings
+    """Node name and ENIConfig keys."""
+    daemon: DaemonSettings
+    """Provider, files, intervals, logging, metrics, introspection."""
+    rate_limits: RateLimitSettings
+    """Cloud API token buckets."""
+
+
+SECTIONS: dict[str, type] = {
+    "warm_pool": WarmPoolSettings,
+    "datapath": DatapathSettings,
+    "aws": AwsSettings,
+    "gce": GceSettings,
+    "kubernetes": KubernetesSettings,
+    "daemon": DaemonSettings,
+    "rate_limits": RateLimitSettings,
+}
+"""Attribute of :class:`Settings` -> the dataclass it holds, in display order."""

@@ -1,0 +1,205 @@
+"""The table of environment variables: the one place that names, parses and defaults them.
+
+Each :class:`Variable` ties an environment name to a field of :mod:`config.settings`, a
+parser and a default. Loading (:mod:`config.env`), ``vpc-ipamd --check-config`` and the
+reference docs (:mod:`config.describe`) all walk this table, so they cannot disagree.
+
+Where a name comes from aws-node (amazon-vpc-cni-k8s), so do its default and its meaning;
+names of our own start with ``VPC_IPAM_`` (daemon) or ``GCE_`` (Compute Engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from config import compound as c
+from config import parsers as p
+from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+
+T = TypeVar("T")
+
+AWS = Provider.AWS
+GCE = Provider.GCE
+
+
+@dataclass(frozen=True, slots=True)
+class Variable(Generic[T]):
+    """One environment variable and the settings field it fills."""
+
+    name: str
+    """Environment variable, e.g. ``WARM_ENI_TARGET``."""
+    section: str
+    """Attribute of :class:`config.settings.Settings`, e.g. ``warm_pool``."""
+    field: str
+    """Field of that section, e.g. ``warm_eni_target``."""
+    parser: p.Parser[T]
+    """Text -> value, with what is accepted."""
+    default: T
+    """Value when the variable is unset or empty."""
+    default_from: str | None = None
+    """When set, the default is the effective value of this other variable instead."""
+    provider: Provider | None = None
+    """The only provider the variable affects; None when it affects both."""
+    secret: bool = False
+    """Never print the value (describe output, error messages)."""
+
+    def render_default(self) -> str:
+        """The default as environment text (the other variable's name for derived ones)."""
+        if self.default_from is not None:
+            return f"${self.default_from}"
+        return self.parser.render(self.default)
+
+
+def _v(
+    name: str,
+    where: str,
+    parser: p.Parser[T],
+    default: T,
+    *,
+    default_from: str | None = None,
+    provider: Provider | None = None,
+) -> Variable[T]:
+    section, _, field = where.partition(".")
+    return Variable(name, section, field, parser, default, default_from, provider)
+
+
+_COUNT = p.integer(minimum=0)
+_MTU = p.integer(576, 9001)
+_SECONDS = p.positive_number("seconds")
+_RATE = p.positive_number("calls per second")
+_BURST = p.integer(minimum=1)
+_ENI_CONFIG_KEY = "k8s.amazonaws.com/eniConfig"
+
+VARIABLES: tuple[Variable[Any], ...] = (
+    # warm pool (aws-node names, defaults and meaning)
+    _v("WARM_ENI_TARGET", "warm_pool.warm_eni_target", _COUNT, 1, provider=AWS),
+    _v("WARM_IP_TARGET", "warm_pool.warm_ip_target", _COUNT, 0),
+    _v("MINIMUM_IP_TARGET", "warm_pool.minimum_ip_target", _COUNT, 0),
+    _v("WARM_PREFIX_TARGET", "warm_pool.warm_prefix_target", _COUNT, 0),
+    _v(
+        "ENABLE_PREFIX_DELEGATION",
+        "warm_pool.enable_prefix_delegation",
+        p.boolean(),
+        False,
+        provider=AWS,
+    ),
+    _v("MAX_ENI", "warm_pool.max_eni", p.optional_cap(), None, provider=AWS),
+    _v("IP_COOLDOWN_PERIOD", "warm_pool.ip_cooldown_period", _COUNT, 30),
+    # datapath
+    _v("AWS_VPC_K8S_CNI_EXTERNALSNAT", "datapath.external_snat", p.boolean(), False),
+    _v("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS", "datapath.exclude_snat_cidrs", c.ipv4_cidrs(), ()),
+    _v(
+        "AWS_VPC_K8S_CNI_RANDOMIZESNAT",
+        "datapath.randomize_snat",
+        p.choice(RandomizeSnat),
+        RandomizeSnat.PRNG,
+    ),
+    _v("AWS_VPC_K8S_CNI_CONNMARK", "datapath.connmark", p.connmark(), 0x80),
+    _v("AWS_VPC_ENI_MTU", "datapath.eni_mtu", _MTU, 9001),
+    _v("POD_MTU", "datapath.pod_mtu", _MTU, 9001, default_from="AWS_VPC_ENI_MTU"),
+    _v("AWS_VPC_K8S_CNI_VETHPREFIX", "datapath.veth_prefix", p.veth_prefix(), "eni"),
+    # EC2
+    _v(
+        "CLUSTER_NAME",
+        "aws.cluster_name",
+        p.text("text of up to 256 characters", None, 256),
+        "",
+        provider=AWS,
+    ),
+    _v("ADDITIONAL_ENI_TAGS", "aws.additional_eni_tags", c.eni_tags(), (), provider=AWS),
+    _v("MANAGE_UNTAGGED_ENI", "aws.manage_untagged_eni", p.boolean(), True, provider=AWS),
+    _v(
+        "DISABLE_LEAKED_ENI_CLEANUP",
+        "aws.disable_leaked_eni_cleanup",
+        p.boolean(),
+        False,
+        provider=AWS,
+    ),
+    _v(
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG",
+        "aws.custom_networking",
+        p.boolean(),
+        False,
+        provider=AWS,
+    ),
+    # Compute Engine
+    _v("GCE_POD_RANGE_NAME", "gce.pod_range_name", p.gce_name(), "", provider=GCE),
+    _v(
+        "GCE_ALIAS_BLOCK_PREFIXLEN",
+        "gce.alias_block_prefixlen",
+        p.integer(24, 28),
+        28,
+        provider=GCE,
+    ),
+    # Kubernetes
+    _v("MY_NODE_NAME", "kubernetes.node_name", p.dns_subdomain(), ""),
+    _v(
+        "ENI_CONFIG_LABEL_DEF",
+        "kubernetes.eni_config_label",
+        p.k8s_key(),
+        _ENI_CONFIG_KEY,
+        provider=AWS,
+    ),
+    _v(
+        "ENI_CONFIG_ANNOTATION_DEF",
+        "kubernetes.eni_config_annotation",
+        p.k8s_key(),
+        _ENI_CONFIG_KEY,
+        provider=AWS,
+    ),
+    # the daemon
+    _v("VPC_IPAM_PROVIDER", "daemon.provider", p.choice(Provider), Provider.AWS),
+    _v(
+        "VPC_IPAM_SOCKET_PATH",
+        "daemon.socket_path",
+        p.absolute_path(p.UNIX_PATH_MAX),
+        Path("/run/vpc-ipam/ipamd.sock"),
+    ),
+    _v(
+        "VPC_IPAM_CHECKPOINT_PATH",
+        "daemon.checkpoint_path",
+        p.absolute_path(),
+        Path("/var/lib/vpc-ipam/checkpoint.json"),
+    ),
+    _v(
+        "VPC_IPAM_SPOOL_DIR", "daemon.spool_dir", p.absolute_path(), Path("/var/lib/vpc-ipam/spool")
+    ),
+    _v("VPC_IPAM_POOL_INTERVAL", "daemon.pool_interval", _SECONDS, 5.0),
+    _v("VPC_IPAM_SHRINK_INTERVAL", "daemon.shrink_interval", _SECONDS, 30.0),
+    _v("VPC_IPAM_RECONCILE_INTERVAL", "daemon.reconcile_interval", _SECONDS, 60.0),
+    _v("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "daemon.capacity_error_backoff", _SECONDS, 120.0),
+    _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
+    _v(
+        "AWS_VPC_K8S_CNI_LOGLEVEL",
+        "daemon.log_level",
+        p.choice(LogLevel, ignore_case=True),
+        LogLevel.DEBUG,
+    ),
+    _v("DISABLE_METRICS", "daemon.disable_metrics", p.boolean(), False),
+    _v(
+        "VPC_IPAM_METRICS_BIND_ADDRESS",
+        "daemon.metrics_bind_address",
+        c.bind_address(allow_unix=False),
+        BindAddress(port=61678),
+    ),
+    _v("DISABLE_INTROSPECTION", "daemon.disable_introspection", p.boolean(), False),
+    _v(
+        "INTROSPECTION_BIND_ADDRESS",
+        "daemon.introspection_bind_address",
+        c.bind_address(allow_unix=True),
+        BindAddress(host="127.0.0.1", port=61679),
+    ),
+    # cloud API rate limits, per node (see config.settings.RateLimitSettings)
+    _v("VPC_IPAM_EC2_MUTATING_RATE", "rate_limits.ec2_mutating_rate", _RATE, 1.0, provider=AWS),
+    _v("VPC_IPAM_EC2_MUTATING_BURST", "rate_limits.ec2_mutating_burst", _BURST, 10, provider=AWS),
+    _v("VPC_IPAM_EC2_DESCRIBE_RATE", "rate_limits.ec2_describe_rate", _RATE, 2.0, provider=AWS),
+    _v("VPC_IPAM_EC2_DESCRIBE_BURST", "rate_limits.ec2_describe_burst", _BURST, 10, provider=AWS),
+    _v("VPC_IPAM_GCE_RATE", "rate_limits.gce_rate", _RATE, 1.0, provider=GCE),
+    _v("VPC_IPAM_GCE_BURST", "rate_limits.gce_burst", _BURST, 5, provider=GCE),
+)
+"""Every variable, in display order (grouped by settings section)."""
+
+BY_NAME: dict[str, Variable[Any]] = {v.name: v for v in VARIABLES}
+"""The table indexed by environment name."""

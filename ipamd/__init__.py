@@ -1,0 +1,1 @@
+"""vpc-ipamd, the per-node IPAM daemon: warm pools of cloud addresses served to the CNI plugin."""

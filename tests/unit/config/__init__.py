@@ -1,0 +1,1 @@
+"""Unit tests of config/: parsing, defaults, checks, warnings, describe and --check-config."""

@@ -1,0 +1,68 @@
+"""`vpc-ipamd --check-config` as a process: exit codes 0, 2 (bad config) and 1 (no daemon yet)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    controlled = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "ipamd.main", *args],
+        cwd=ROOT,
+        env=controlled,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_with_valid_env_prints_settings_and_sources_and_exits_0():
+    result = _run({"WARM_IP_TARGET": "5", "MINIMUM_IP_TARGET": "10"}, "--check-config")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["VARIABLE", "VALUE", "SOURCE", "DESCRIPTION"]
+    assert any(line.split()[:3] == ["WARM_IP_TARGET", "5", "env"] for line in lines)
+    assert any(line.split()[:3] == ["WARM_ENI_TARGET", "1", "default"] for line in lines)
+    assert "warnings: none" in lines
+    assert result.stderr == ""
+
+
+def test_check_config_prints_warnings_with_suggestions_to_stdout():
+    result = _run({"WARM_IP_TARGT": "5"}, "--check-config")
+    assert result.returncode == 0
+    assert "WARM_IP_TARGT: not a vpc-ipam setting; ignored; did you mean WARM_IP_TARGET?" in (
+        result.stdout
+    )
+
+
+def test_check_config_with_bad_env_prints_every_problem_to_stderr_and_exits_2():
+    env = {"WARM_ENI_TARGET": "-1", "AWS_VPC_K8S_CNI_VETHPREFIX": "eth", "WARM_IP_TARGT": "1"}
+    result = _run(env, "--check-config")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "invalid configuration (2 problems):" in result.stderr
+    assert "WARM_ENI_TARGET='-1': expected an integer >= 0" in result.stderr
+    assert "AWS_VPC_K8S_CNI_VETHPREFIX='eth': reserved name" in result.stderr
+    assert "did you mean WARM_IP_TARGET?" in result.stderr
+
+
+def test_running_the_daemon_with_bad_env_exits_2_before_anything_else():
+    result = _run({"AWS_VPC_K8S_CNI_RANDOMIZESNAT": "fully"})
+    assert result.returncode == 2
+    assert "AWS_VPC_K8S_CNI_RANDOMIZESNAT='fully': expected one of prng, hashrandom, none" in (
+        result.stderr
+    )
+
+
+def test_running_the_daemon_says_it_is_not_implemented_and_exits_1():
+    result = _run({})
+    assert result.returncode == 1
+    assert "not implemented yet" in result.stderr
+    assert result.stdout == ""
