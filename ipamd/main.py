@@ -1,10 +1,11 @@
 """``vpc-ipamd``: the daemon's entry point (wiring only).
 
 This is where the daemon's environment is read (``os.environ``, handed whole to
-:mod:`config`); the only other reader is the CNI binary, for the protocol's ``CNI_*``. ``--check-config`` prints the effective settings, their sources and any
-warnings, and exits 0 when valid. Every run validates first: a bad configuration prints the
-aggregated error to stderr and exits 2. The daemon itself is not built yet, so a run without
-``--check-config`` says so and exits 1 instead of pretending to start.
+:mod:`config`); the only other reader is the CNI binary, for the protocol's ``CNI_*``.
+``--check-config`` prints the effective settings, their sources and any warnings, and exits
+0 when valid. Every run validates first: a bad configuration prints the aggregated error to
+stderr and exits 2. The daemon itself is not built yet, so a run without ``--check-config``
+says so and exits 1 instead of pretending to start.
 """
 
 from __future__ import annotations
