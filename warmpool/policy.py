@@ -50,16 +50,15 @@ def decide(snapshot: PoolSnapshot) -> Decision:
         f"{counts.cooling} cooling of {counts.total} addresses in {counts.blocks} blocks"
     )
     if need > 0:
-        return _grow(snapshot, mode, need, state)
+        return _grow(snapshot, mode, counts, need, state)
     return _shrink(snapshot, mode, counts, state)
 
 
-def _grow(snapshot: PoolSnapshot, mode: Mode, need: int, state: str) -> Decision:
+def _grow(snapshot: PoolSnapshot, mode: Mode, counts: Counts, need: int, state: str) -> Decision:
     limits = snapshot.limits
     # WARM_ENI_TARGET fills whole interfaces, as aws-node does; the others ask for exactly the
     # shortfall. Either way no more than max pods allows.
     whole = mode is Mode.WARM_INTERFACES
-    counts = sum((serving_counts(i, limits) for i in snapshot.interfaces), Counts())
     headroom = -(-(limits.max_pods - counts.total) // limits.block_size)
     remaining = need
     grows: list[Grow] = []
