@@ -5,15 +5,13 @@ a mapping the caller passes, usually ``os.environ``. Names, defaults and parsing
 one table of :mod:`config.table`; the typed, documented result is :class:`Settings`.
 """
 
+from config.cloud_settings import AwsSettings, GceSettings, RateLimitSettings
 from config.env import LoadedConfig, Source, load_config, load_settings
 from config.errors import ConfigWarning, InvalidConfig, Problem
 from config.settings import (
-    AwsSettings,
     DaemonSettings,
     DatapathSettings,
-    GceSettings,
     KubernetesSettings,
-    RateLimitSettings,
     Settings,
     WarmPoolSettings,
 )

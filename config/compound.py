@@ -14,6 +14,7 @@ from ipaddress import (
     IPv6Address,
     NetmaskValueError,
 )
+from urllib.parse import urlsplit
 
 from config.parsers import INT_PATTERN, UNIX_PATH_MAX, BadValueError, Parser
 from config.values import BindAddress
@@ -133,3 +134,21 @@ def _valid_host(host: str) -> bool:
             return False
         return True
     return len(host) <= 253 and _HOSTNAME.fullmatch(host) is not None
+
+
+def url() -> Parser[str]:
+    """An http(s) URL with a host, optional port and path, such as ``http://127.0.0.1:5000``."""
+
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw)
+        if parts.scheme not in {"http", "https"}:
+            raise BadValueError("the scheme must be http or https")
+        if not parts.hostname or (parts.query or parts.fragment):
+            raise BadValueError("needs a host, and no query or fragment")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise BadValueError("bad port") from exc
+        return raw
+
+    return Parser("an http:// or https:// URL such as http://127.0.0.1:5000", parse)

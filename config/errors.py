@@ -35,7 +35,7 @@ class ConfigWarning:
         return f"{self.variable}: {self.message}{hint}"
 
 
-class InvalidConfig(Exception):  # noqa: N818 (the name the project uses)
+class InvalidConfig(Exception):
     """Raised once with every problem found, never one at a time."""
 
     def __init__(self, problems: Iterable[Problem], warnings: Iterable[ConfigWarning] = ()) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from config.cloud_settings import AwsSettings, GceSettings, RateLimitSettings
 from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
 
 
@@ -88,47 +89,6 @@ class DatapathSettings:
     """Prefix of host-side veth names; 1 to 4 characters, not ``eth``, ``vlan`` or ``lo``.
 
     ``AWS_VPC_K8S_CNI_VETHPREFIX``, default ``eni``; e.g. ``AWS_VPC_K8S_CNI_VETHPREFIX=pod``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AwsSettings:
-    """EC2 specifics: tags on the ENIs we create, which ENIs we manage, custom networking."""
-
-    cluster_name: str
-    """Cluster name, tagged on every ENI created (``cluster.k8s.amazonaws.com/name``).
-
-    ``CLUSTER_NAME``, default empty; e.g. ``CLUSTER_NAME=prod-eu-1``."""
-    additional_eni_tags: tuple[tuple[str, str], ...]
-    """Extra tags for every ENI created, as sorted (key, value) pairs.
-
-    ``ADDITIONAL_ENI_TAGS``, default ``{}``; e.g. ``{"team": "net", "cost-center": "42"}``."""
-    manage_untagged_eni: bool
-    """Use ENIs that lack our node tag (e.g. attached by hand) for pods.
-
-    ``MANAGE_UNTAGGED_ENI``, default ``true``; e.g. ``MANAGE_UNTAGGED_ENI=false``."""
-    disable_leaked_eni_cleanup: bool
-    """Turn off the periodic sweep that deletes detached ENIs this project created.
-
-    ``DISABLE_LEAKED_ENI_CLEANUP``, default ``false``; e.g. ``=true`` to save EC2 calls."""
-    custom_networking: bool
-    """Create secondary ENIs in the subnet and security groups of the node's ENIConfig.
-
-    ``AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG``, default ``false``; e.g. ``=true``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GceSettings:
-    """Compute Engine specifics: where alias ranges come from and how big they are."""
-
-    pod_range_name: str
-    """Secondary range of the node's subnetwork that pod alias ranges are cut from.
-
-    ``GCE_POD_RANGE_NAME``, default empty (required with ``VPC_IPAM_PROVIDER=gce``);
-    e.g. ``GCE_POD_RANGE_NAME=pods``."""
-    alias_block_prefixlen: int
-    """Prefix length of each alias range asked for, 24..28 (/28 = 16 addresses).
-
-    ``GCE_ALIAS_BLOCK_PREFIXLEN``, default ``28``; e.g. ``GCE_ALIAS_BLOCK_PREFIXLEN=26``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,41 +173,6 @@ class DaemonSettings:
 
     ``INTROSPECTION_BIND_ADDRESS``, default ``127.0.0.1:61679``;
     e.g. ``INTROSPECTION_BIND_ADDRESS=unix:/run/vpc-ipam/introspect.sock``."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RateLimitSettings:
-    """Token buckets for cloud API calls, per node, far inside the per-account ones.
-
-    EC2 buckets are per account and region: mutating calls 200 tokens refilled at 5/s,
-    non-mutating (Describe*) 100 at 20/s. Compute Engine counts per project and minute
-    (1500 reads and 1500 writes by default). Every node shares them, hence small defaults.
-    """
-
-    ec2_mutating_rate: float
-    """EC2 mutating calls per second (Create/Attach/Assign/Unassign/Delete, tags).
-
-    ``VPC_IPAM_EC2_MUTATING_RATE``, default ``1``; e.g. ``VPC_IPAM_EC2_MUTATING_RATE=0.5``."""
-    ec2_mutating_burst: int
-    """EC2 mutating calls allowed back to back (bucket size).
-
-    ``VPC_IPAM_EC2_MUTATING_BURST``, default ``10``; e.g. ``VPC_IPAM_EC2_MUTATING_BURST=5``."""
-    ec2_describe_rate: float
-    """EC2 Describe* calls per second.
-
-    ``VPC_IPAM_EC2_DESCRIBE_RATE``, default ``2``; e.g. ``VPC_IPAM_EC2_DESCRIBE_RATE=1``."""
-    ec2_describe_burst: int
-    """EC2 Describe* calls allowed back to back (bucket size).
-
-    ``VPC_IPAM_EC2_DESCRIBE_BURST``, default ``10``; e.g. ``VPC_IPAM_EC2_DESCRIBE_BURST=20``."""
-    gce_rate: float
-    """Compute Engine API calls per second, reads and writes together.
-
-    ``VPC_IPAM_GCE_RATE``, default ``1``; e.g. ``VPC_IPAM_GCE_RATE=0.2``."""
-    gce_burst: int
-    """Compute Engine API calls allowed back to back (bucket size).
-
-    ``VPC_IPAM_GCE_BURST``, default ``5``; e.g. ``VPC_IPAM_GCE_BURST=10``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

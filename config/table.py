@@ -10,6 +10,7 @@ names of our own start with ``VPC_IPAM_`` (daemon) or ``GCE_`` (Compute Engine).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -71,6 +72,7 @@ _SECONDS = p.positive_number("seconds")
 _RATE = p.positive_number("calls per second")
 _BURST = p.integer(minimum=1)
 _ENI_CONFIG_KEY = "k8s.amazonaws.com/eniConfig"
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")
 
 VARIABLES: tuple[Variable[Any], ...] = (
     # warm pool (aws-node names, defaults and meaning)
@@ -124,6 +126,26 @@ VARIABLES: tuple[Variable[Any], ...] = (
         False,
         provider=AWS,
     ),
+    _v("AWS_ENDPOINT_URL", "aws.endpoint_url", c.url(), "", provider=AWS),
+    _v(
+        "AWS_ENDPOINT_URL_EC2",
+        "aws.ec2_endpoint_url",
+        c.url(),
+        "",
+        default_from="AWS_ENDPOINT_URL",
+        provider=AWS,
+    ),
+    _v("AWS_REGION", "aws.region", p.text("an AWS region name such as eu-west-1", _REGION), ""),
+    _v(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "aws.imds_endpoint",
+        c.url(),
+        "http://169.254.169.254",
+        provider=AWS,
+    ),
+    _v("VPC_IPAM_LEAK_SWEEP_GRACE", "aws.leak_sweep_grace", _SECONDS, 300.0, provider=AWS),
+    _v("VPC_IPAM_LEAK_SWEEP_INTERVAL", "aws.leak_sweep_interval", _SECONDS, 3600.0, provider=AWS),
+    _v("VPC_IPAM_LEAK_SWEEP_MAX", "aws.leak_sweep_max", _BURST, 10, provider=AWS),
     # Compute Engine
     _v("GCE_POD_RANGE_NAME", "gce.pod_range_name", p.gce_name(), "", provider=GCE),
     _v(
@@ -191,13 +213,17 @@ VARIABLES: tuple[Variable[Any], ...] = (
         c.bind_address(allow_unix=True),
         BindAddress(host="127.0.0.1", port=61679),
     ),
-    # cloud API rate limits, per node (see config.settings.RateLimitSettings)
-    _v("VPC_IPAM_EC2_MUTATING_RATE", "rate_limits.ec2_mutating_rate", _RATE, 1.0, provider=AWS),
-    _v("VPC_IPAM_EC2_MUTATING_BURST", "rate_limits.ec2_mutating_burst", _BURST, 10, provider=AWS),
-    _v("VPC_IPAM_EC2_DESCRIBE_RATE", "rate_limits.ec2_describe_rate", _RATE, 2.0, provider=AWS),
-    _v("VPC_IPAM_EC2_DESCRIBE_BURST", "rate_limits.ec2_describe_burst", _BURST, 10, provider=AWS),
+    # cloud API rate limits and retries, per node (see config.cloud_settings)
+    _v("VPC_IPAM_EC2_MUTATING_RATE", "rate_limits.ec2_mutating_rate", _RATE, 5.0, provider=AWS),
+    _v("VPC_IPAM_EC2_MUTATING_BURST", "rate_limits.ec2_mutating_burst", _BURST, 50, provider=AWS),
+    _v("VPC_IPAM_EC2_ALLOCATE_RATE", "rate_limits.ec2_allocate_rate", _RATE, 5.0, provider=AWS),
+    _v("VPC_IPAM_EC2_ALLOCATE_BURST", "rate_limits.ec2_allocate_burst", _BURST, 100, provider=AWS),
+    _v("VPC_IPAM_EC2_DESCRIBE_RATE", "rate_limits.ec2_describe_rate", _RATE, 20.0, provider=AWS),
+    _v("VPC_IPAM_EC2_DESCRIBE_BURST", "rate_limits.ec2_describe_burst", _BURST, 100, provider=AWS),
     _v("VPC_IPAM_GCE_RATE", "rate_limits.gce_rate", _RATE, 1.0, provider=GCE),
     _v("VPC_IPAM_GCE_BURST", "rate_limits.gce_burst", _BURST, 5, provider=GCE),
+    _v("VPC_IPAM_CLOUD_RETRY_ATTEMPTS", "rate_limits.cloud_retry_attempts", _BURST, 5),
+    _v("VPC_IPAM_CLOUD_RETRY_DEADLINE", "rate_limits.cloud_retry_deadline", _SECONDS, 30.0),
 )
 """Every variable, in display order (grouped by settings section)."""
 

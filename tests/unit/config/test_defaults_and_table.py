@@ -111,16 +111,37 @@ def test_empty_environment_gives_documented_daemon_and_rate_limit_defaults():
     assert daemon.disable_introspection is False
     assert daemon.introspection_bind_address == BindAddress(host="127.0.0.1", port=61679)
     limits = settings.rate_limits
-    assert (limits.ec2_mutating_rate, limits.ec2_mutating_burst) == (1.0, 10)
-    assert (limits.ec2_describe_rate, limits.ec2_describe_burst) == (2.0, 10)
+    assert (limits.ec2_mutating_rate, limits.ec2_mutating_burst) == (5.0, 50)
+    assert (limits.ec2_allocate_rate, limits.ec2_allocate_burst) == (5.0, 100)
+    assert (limits.ec2_describe_rate, limits.ec2_describe_burst) == (20.0, 100)
     assert (limits.gce_rate, limits.gce_burst) == (1.0, 5)
+    assert (limits.cloud_retry_attempts, limits.cloud_retry_deadline) == (5, 30.0)
 
 
-def test_rate_limit_defaults_stay_far_inside_ec2_account_buckets():
+def test_rate_limit_defaults_never_exceed_ec2_documented_buckets():
+    # EC2 (per account and region): mutating 50 burst / 5 per s; AssignPrivateIpAddresses and
+    # CreateNetworkInterface 100 / 5; Describe* 100 / 20. GCE: 1500 calls per minute.
     limits = load_settings({}).rate_limits
-    assert limits.ec2_mutating_rate <= 5 / 4 and limits.ec2_mutating_burst <= 200 / 4
-    assert limits.ec2_describe_rate <= 20 / 4 and limits.ec2_describe_burst <= 100 / 4
-    assert limits.gce_rate <= 1500 / 60 / 4
+    assert limits.ec2_mutating_rate <= 5 and limits.ec2_mutating_burst <= 50
+    assert limits.ec2_allocate_rate <= 5 and limits.ec2_allocate_burst <= 100
+    assert limits.ec2_describe_rate <= 20 and limits.ec2_describe_burst <= 100
+    assert limits.gce_rate <= 1500 / 60
+
+
+def test_aws_endpoints_come_from_the_sdk_standard_variables():
+    aws = load_settings(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "AWS_REGION": "eu-west-1",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:1338",
+        }
+    ).aws
+    assert aws.ec2_endpoint_url == "http://127.0.0.1:5000"  # falls back to AWS_ENDPOINT_URL
+    assert aws.region == "eu-west-1"
+    assert aws.imds_endpoint == "http://127.0.0.1:1338"
+    assert load_settings({}).aws.imds_endpoint == "http://169.254.169.254"
+    only_ec2 = load_settings({"AWS_ENDPOINT_URL_EC2": "https://ec2.example:8443/x"}).aws
+    assert (only_ec2.endpoint_url, only_ec2.ec2_endpoint_url) == ("", "https://ec2.example:8443/x")
 
 
 def test_empty_environment_has_every_source_default_and_no_warning():

@@ -129,6 +129,29 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_EC2_DESCRIBE_BURST", "1", "rate_limits.ec2_describe_burst", 1, {}),
     ("VPC_IPAM_GCE_RATE", "0.2", "rate_limits.gce_rate", 0.2, GCE),
     ("VPC_IPAM_GCE_BURST", "3", "rate_limits.gce_burst", 3, GCE),
+    ("VPC_IPAM_EC2_ALLOCATE_RATE", "2.5", "rate_limits.ec2_allocate_rate", 2.5, {}),
+    ("VPC_IPAM_EC2_ALLOCATE_BURST", "7", "rate_limits.ec2_allocate_burst", 7, {}),
+    ("VPC_IPAM_CLOUD_RETRY_ATTEMPTS", "1", "rate_limits.cloud_retry_attempts", 1, {}),
+    ("VPC_IPAM_CLOUD_RETRY_DEADLINE", "90", "rate_limits.cloud_retry_deadline", 90.0, {}),
+    ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000", "aws.endpoint_url", "http://127.0.0.1:5000", {}),
+    (
+        "AWS_ENDPOINT_URL_EC2",
+        "https://ec2.x.test/p",
+        "aws.ec2_endpoint_url",
+        "https://ec2.x.test/p",
+        {},
+    ),
+    ("AWS_REGION", "ap-southeast-2", "aws.region", "ap-southeast-2", {}),
+    (
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "http://[::1]:80",
+        "aws.imds_endpoint",
+        "http://[::1]:80",
+        {},
+    ),
+    ("VPC_IPAM_LEAK_SWEEP_GRACE", "60", "aws.leak_sweep_grace", 60.0, {}),
+    ("VPC_IPAM_LEAK_SWEEP_INTERVAL", "600", "aws.leak_sweep_interval", 600.0, {}),
+    ("VPC_IPAM_LEAK_SWEEP_MAX", "3", "aws.leak_sweep_max", 3, {}),
 ]
 
 
@@ -233,6 +256,16 @@ INVALID: list[tuple[str, str, str]] = [
     ("VPC_IPAM_EC2_DESCRIBE_BURST", "1.5", "expected an integer >= 1"),
     ("VPC_IPAM_GCE_RATE", "-1", "expected a number > 0 (calls per second)"),
     ("VPC_IPAM_GCE_BURST", "x", "expected an integer >= 1"),
+    ("VPC_IPAM_EC2_ALLOCATE_BURST", "0", "expected an integer >= 1"),
+    ("VPC_IPAM_CLOUD_RETRY_ATTEMPTS", "0", "expected an integer >= 1"),
+    ("VPC_IPAM_CLOUD_RETRY_DEADLINE", "soon", "expected a number > 0 (seconds)"),
+    ("AWS_ENDPOINT_URL", "127.0.0.1:5000", "the scheme must be http or https"),
+    ("AWS_ENDPOINT_URL_EC2", "ftp://x", "the scheme must be http or https"),
+    ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://", "needs a host"),
+    ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://h:99999", "bad port"),
+    ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://h/?x=1", "no query or fragment"),
+    ("AWS_REGION", "Europe", "expected an AWS region name such as eu-west-1"),
+    ("VPC_IPAM_LEAK_SWEEP_MAX", "-2", "expected an integer >= 1"),
 ]
 
 
