@@ -66,7 +66,7 @@ class CloudInterface:
     blocks: tuple[AddressBlock, ...] = ()
     """Secondary addresses and prefixes, sorted; never the primary address."""
     security_groups: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default=EMPTY_TAGS)
+    tags: Mapping[str, str] = field(default_factory=lambda: EMPTY_TAGS)
     attachment_id: str | None = None
 
     @property

@@ -22,7 +22,7 @@ from providers.aws.errors import mapped
 from providers.aws.imds import ImdsClient
 from providers.aws.limits import instance_limits
 from providers.aws.views import ec2_interface, imds_interfaces
-from providers.errors import Conflict, NotFound, ProviderError
+from providers.errors import Conflict, InvalidRequest, LimitExceeded, NotFound, ProviderError
 from providers.models import AddressBlock, CloudInterface, InstanceLimits, NodeInfo
 from providers.retry import CallPolicy
 
@@ -188,7 +188,7 @@ class AwsProvider:
 
     def grow(self, interface_id: str, blocks: int) -> tuple[AddressBlock, ...]:
         if blocks < 1:
-            raise ValueError("grow needs blocks >= 1")
+            raise InvalidRequest(f"grow needs blocks >= 1, got {blocks}", operation="grow")
         answer = self._call(
             "AssignPrivateIpAddresses",
             lambda: self._ec2.assign_private_ip_addresses(
@@ -210,8 +210,11 @@ class AwsProvider:
         node = self.discover()
         in_use = {i.device_index for i in self.cloud_interfaces()}
         if len(in_use) >= node.limits.max_interfaces:
-            raise Conflict(
-                f"all {node.limits.max_interfaces} interface slots of {node.instance_type} are used"
+            raise LimitExceeded(
+                f"all {node.limits.max_interfaces} interface slots of {node.instance_type} "
+                "are used",
+                code="AttachmentLimitExceeded",
+                operation="create_interface",
             )
         device_index = min(set(range(node.limits.max_interfaces)) - in_use)
         tags = t.interface_tags(

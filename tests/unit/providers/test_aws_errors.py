@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import (
     ClientError,
@@ -25,13 +27,11 @@ from providers.errors import (
 
 
 def client_error(code: str, status: int = 400, message: str = "boom") -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        "AssignPrivateIpAddresses",
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "AssignPrivateIpAddresses")
 
 
 @pytest.mark.parametrize(

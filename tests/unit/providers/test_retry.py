@@ -1,0 +1,236 @@
+"""The call policy: which errors are retried, how long, how far apart, and what is spent."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from providers.errors import (
+    CapacityExhausted,
+    CloudUnavailable,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    Throttled,
+)
+from providers.ratelimit import ALLOCATE, MUTATING, RateLimiter, RateLimitTimeout
+from providers.retry import CallPolicy
+from tests.unit.providers.fakeclock import FakeClock
+
+
+@dataclass(frozen=True)
+class Shapes:
+    ec2_mutating_rate: float = 5.0
+    ec2_mutating_burst: int = 50
+    ec2_allocate_rate: float = 5.0
+    ec2_allocate_burst: int = 100
+    ec2_describe_rate: float = 20.0
+    ec2_describe_burst: int = 100
+    cloud_retry_attempts: int = 5
+    cloud_retry_deadline: float = 30.0
+
+
+def upper(low: float, high: float) -> float:
+    """A 'random' choice that always takes the top of the jitter window."""
+    return high
+
+
+class Script:
+    """A cloud call that fails with the given errors, in order, then returns 'ok'."""
+
+    def __init__(self, errors: Sequence[BaseException], *, takes: float = 0.0, clock=None):
+        self.errors = list(errors)
+        self.calls = 0
+        self.takes = takes
+        self.clock = clock
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.clock is not None:
+            self.clock.advance(self.takes)
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def make(
+    clock: FakeClock,
+    *,
+    attempts: int = 5,
+    deadline: float = 30.0,
+    uniform: Callable[[float, float], float] = upper,
+    shapes: Shapes | None = None,
+) -> CallPolicy:
+    limiter = RateLimiter.for_ec2(shapes or Shapes(), clock=clock, sleep=clock.sleep)
+    return CallPolicy(limiter, attempts, deadline, clock=clock, sleep=clock.sleep, uniform=uniform)
+
+
+@pytest.mark.parametrize("error", [Throttled("slow down"), CloudUnavailable("503")])
+def test_retryable_errors_are_retried_until_success(error: ProviderError):
+    clock = FakeClock()
+    fn = Script([error, error])
+    assert make(clock).call("AssignPrivateIpAddresses", fn) == "ok"
+    assert fn.calls == 3
+    assert clock.sleeps == [pytest.approx(0.2), pytest.approx(0.4)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        PermissionDenied("no", code="UnauthorizedOperation"),
+        CapacityExhausted("full", code="InsufficientFreeAddressesInSubnet"),
+        NotFound("gone", code="InvalidNetworkInterfaceID.NotFound"),
+        LimitExceeded("max", code="PrivateIpAddressLimitExceeded"),
+        InvalidRequest("bad", code="InvalidParameterValue"),
+    ],
+)
+def test_final_errors_are_raised_at_once_unchanged(error: ProviderError):
+    clock = FakeClock()
+    fn = Script([error])
+    with pytest.raises(ProviderError) as raised:
+        make(clock).call("AssignPrivateIpAddresses", fn)
+    assert raised.value is error
+    assert fn.calls == 1
+    assert clock.sleeps == []
+
+
+def test_errors_outside_the_provider_tree_are_not_retried():
+    clock = FakeClock()
+    fn = Script([KeyError("bug")])
+    with pytest.raises(KeyError):
+        make(clock).call("CreateTags", fn)
+    assert fn.calls == 1
+
+
+def test_retries_stop_at_the_attempt_limit_with_the_last_error_unchanged():
+    clock = FakeClock()
+    errors = [Throttled(f"try {i}", code="RequestLimitExceeded") for i in range(5)]
+    fn = Script(errors)
+    with pytest.raises(Throttled) as raised:
+        make(clock, attempts=3).call("CreateTags", fn)
+    assert fn.calls == 3
+    assert raised.value.message == "try 2"
+    assert type(raised.value) is Throttled
+    assert len(clock.sleeps) == 2
+
+
+def test_retries_stop_before_a_sleep_would_pass_the_deadline():
+    clock = FakeClock()
+    fn = Script([CloudUnavailable("503")] * 50)
+    with pytest.raises(CloudUnavailable):
+        make(clock, attempts=100, deadline=2.0).call("DescribeInstances", fn)
+    # Tries at 0, 0.2, 0.6, 1.4; a 1.6 s sleep would end past 2.0, so none is taken.
+    assert fn.calls == 4
+    assert clock.sleeps == [pytest.approx(s) for s in (0.2, 0.4, 0.8)]
+    assert clock.now - 1000.0 < 2.0
+
+
+def test_time_spent_in_the_call_itself_counts_against_the_deadline():
+    clock = FakeClock()
+    fn = Script([CloudUnavailable("timeout")] * 50, takes=1.0, clock=clock)
+    with pytest.raises(CloudUnavailable):
+        make(clock, attempts=100, deadline=2.5).call("DescribeInstances", fn)
+    assert fn.calls == 2
+
+
+def test_backoff_windows_double_from_the_initial_and_stop_at_the_cap():
+    clock = FakeClock()
+    windows: list[tuple[float, float]] = []
+
+    def record(low: float, high: float) -> float:
+        windows.append((low, high))
+        return high
+
+    fn = Script([Throttled("slow")] * 9)
+    assert make(clock, attempts=10, deadline=1000, uniform=record).call("CreateTags", fn) == "ok"
+    assert [low for low, _ in windows] == [0.0] * 9
+    assert [high for _, high in windows] == [
+        pytest.approx(h) for h in (0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0)
+    ]
+
+
+def test_backoff_is_jittered_within_its_window():
+    clock = FakeClock()
+    fn = Script([Throttled("slow")] * 9)
+    policy = make(clock, attempts=10, deadline=1000, uniform=random.Random(7).uniform)
+    policy.call("CreateTags", fn)
+    ceilings = (0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0)
+    assert all(0 <= s <= c for s, c in zip(clock.sleeps, ceilings, strict=True))
+    assert len(set(clock.sleeps)) == 9
+    assert clock.sleeps != [pytest.approx(c) for c in ceilings]
+
+
+def test_every_attempt_takes_a_token_of_its_class():
+    clock = FakeClock()
+    policy = make(clock)
+    policy.call("AssignPrivateIpAddresses", Script([Throttled("slow")] * 2))
+    classes = policy.limiter.stats().classes
+    assert classes[ALLOCATE].acquired == 3
+    assert classes[MUTATING].acquired == 0
+
+
+def test_token_waits_and_backoff_share_one_clock():
+    clock = FakeClock()
+    policy = make(clock, shapes=Shapes(ec2_mutating_burst=1, ec2_mutating_rate=1.0))
+    assert policy.call("DeleteNetworkInterface", Script([Throttled("slow")])) == "ok"
+    # Backoff 0.2 s, then the token for the second try still needs 0.8 s more.
+    assert clock.sleeps == [pytest.approx(0.2), pytest.approx(0.8)]
+
+
+def test_a_token_wait_past_the_deadline_fails_without_calling_the_cloud():
+    clock = FakeClock()
+    policy = make(clock, shapes=Shapes(ec2_mutating_burst=1, ec2_mutating_rate=0.01))
+    policy.limiter.acquire("CreateTags")
+    fn = Script([])
+    with pytest.raises(RateLimitTimeout) as raised:
+        policy.call("CreateTags", fn)
+    assert fn.calls == 0
+    assert clock.sleeps == []
+    assert raised.value.operation == "CreateTags"
+
+
+def test_each_retry_is_logged_at_warning_with_action_attempt_and_code(caplog):
+    clock = FakeClock()
+    fn = Script([Throttled("slow", code="RequestLimitExceeded"), CloudUnavailable("503")])
+    with caplog.at_level(logging.WARNING, logger="providers.retry"):
+        make(clock).call("AttachNetworkInterface", fn)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(messages) == 2
+    assert "AttachNetworkInterface" in messages[0]
+    assert "attempt 1 of 5" in messages[0]
+    assert "RequestLimitExceeded" in messages[0]
+    assert "CloudUnavailable" in messages[1]
+
+
+def test_counters_by_action():
+    clock = FakeClock()
+    policy = make(clock, attempts=3)
+    policy.call("CreateTags", Script([Throttled("slow"), CloudUnavailable("503")]))
+    with pytest.raises(Throttled):
+        policy.call("DescribeInstances", Script([Throttled("slow")] * 3))
+    with pytest.raises(NotFound):
+        policy.call("DescribeInstances", Script([NotFound("gone")]))
+
+    stats = policy.stats()
+    tags, describe = stats.by_action["CreateTags"], stats.by_action["DescribeInstances"]
+    assert (tags.calls, tags.attempts, tags.retries, tags.throttles, tags.errors) == (1, 3, 2, 1, 0)
+    assert (describe.calls, describe.attempts, describe.retries) == (2, 4, 2)
+    assert (describe.throttles, describe.errors) == (3, 2)
+    assert stats.total().attempts == 7
+
+
+def test_policy_reads_attempts_and_deadline_from_settings():
+    clock = FakeClock()
+    limiter = RateLimiter.for_ec2(Shapes(), clock=clock, sleep=clock.sleep)
+    policy = CallPolicy.from_settings(
+        limiter, Shapes(cloud_retry_attempts=2, cloud_retry_deadline=9.0), clock=clock
+    )
+    assert (policy.attempts, policy.deadline) == (2, 9.0)
+    with pytest.raises(ValueError):
+        CallPolicy(limiter, 0, 9.0)
