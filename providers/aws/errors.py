@@ -83,6 +83,10 @@ def mapped(error: Exception, operation: str) -> ProviderError:
         message = str(details.get("Message", "")) or str(error)
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         kind = BY_CODE.get(code)
+        if code == "InvalidParameterValue" and "sufficient free" in message.lower():
+            # EC2 sometimes reports an exhausted subnet this way ("There aren't sufficient
+            # free Ipv4 addresses or prefixes") instead of InsufficientFreeAddressesInSubnet.
+            kind = CapacityExhausted
         if kind is None:
             kind = CloudUnavailable if status >= 500 else InvalidRequest
         return kind(message, code=code, operation=operation)

@@ -52,3 +52,9 @@ def instance_limits(
     with _lock:
         _cache[instance_type] = limits
     return limits
+
+
+def clear_cache() -> None:
+    """Forget every looked-up type (tests; or to pick up a new type after a resize)."""
+    with _lock:
+        _cache.clear()

@@ -99,3 +99,10 @@ def test_mapped_error_is_chained_when_raised_from_the_original():
         except ClientError as error:
             raise mapped(error, "AssignPrivateIpAddresses") from error
     assert caught.value.__cause__ is original
+
+
+def test_exhaustion_reported_as_invalid_parameter_is_still_capacity_exhausted():
+    quirk = "There aren't sufficient free Ipv4 addresses or prefixes"
+    error = mapped(client_error("InvalidParameterValue", 400, quirk), "Op")
+    assert type(error) is CapacityExhausted
+    assert type(mapped(client_error("InvalidParameterValue", 400, "bad"), "Op")) is InvalidRequest
