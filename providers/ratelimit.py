@@ -17,6 +17,7 @@ Clock and sleep are injected so tests never really wait.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -53,7 +54,7 @@ class RateLimitTimeout(Throttled):
 
 
 class TokenBucket:
-    """``burst`` tokens, refilled at ``rate`` per second; starts full.
+    """``burst`` tokens, refilled at ``rate`` per second (0: never refilled); starts full.
 
     Waiters reserve their tokens under the lock (the balance may go negative) and then sleep
     outside it until the reservation is covered, so the lock is never held while sleeping and
@@ -69,8 +70,8 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError(f"token bucket needs rate > 0 and burst >= 1 (got {rate}, {burst})")
+        if rate < 0 or burst < 1:
+            raise ValueError(f"token bucket needs rate >= 0 and burst >= 1 (got {rate}, {burst})")
         self.rate = float(rate)
         self.burst = burst
         self.name = name
@@ -115,9 +116,13 @@ class TokenBucket:
         self._check(tokens)
         with self._lock:
             self._refill()
-            wait = max(0.0, (tokens - self._tokens) / self.rate)
-            if timeout is not None and wait > timeout:
-                raise RateLimitTimeout(wait, timeout, bucket=self.name)
+            short = tokens - self._tokens
+            # A rate of 0 never refills: a shortfall can never be waited out.
+            wait = max(0.0, short / self.rate) if self.rate else (math.inf if short > 0 else 0.0)
+            if wait == math.inf or (timeout is not None and wait > timeout):
+                raise RateLimitTimeout(
+                    wait, math.inf if timeout is None else timeout, bucket=self.name
+                )
             self._tokens -= tokens
         if wait > 0:
             self._sleep(wait)

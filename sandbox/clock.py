@@ -1,6 +1,6 @@
 """Clocks for the emulators: the one place that reads the time, so tests can control it.
 
-Token buckets, injected latency, IMDS token expiry and IMDS lag all ask a ``Clock``. Tests pass
+Token buckets, backoff, injected latency, IMDS token expiry and IMDS lag all ask a clock. Tests pass
 a ``FakeClock`` and move it by hand; nothing then depends on how fast the machine is.
 """
 
@@ -33,7 +33,9 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that moves only when told to; ``sleep`` advances it instantly."""
+    """A clock that moves only when told to; ``sleep`` advances it instantly and records the
+    wait in ``slept``. Calling it gives the time, so it also serves where code takes a plain
+    ``Callable[[], float]`` clock. Thread-safe."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self._now = start
@@ -43,6 +45,8 @@ class FakeClock:
     def now(self) -> float:
         with self._lock:
             return self._now
+
+    __call__ = now
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:

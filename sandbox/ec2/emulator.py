@@ -225,7 +225,7 @@ class Ec2Emulator:
     # -- the HTTP front --
 
     def throttle(self, target: str, burst: int | None = None, rate: float | None = None) -> None:
-        """Switch on a token bucket for an action class (``describe``, ``eni-create``,
+        """Switch on a token bucket for an action class (``describe``, ``allocate``,
         ``mutating``) or one action; sizes default to EC2's for that class."""
         self.front.throttle.limit(target, burst, rate)
 

@@ -8,69 +8,32 @@ The classes and default sizes here (changeable per test) are:
 class          actions                                                 burst  rate/s
 =============  ======================================================  =====  ======
 ``describe``   ``Describe*``                                           100    20
-``eni-create`` ``AssignPrivateIpAddresses``, ``CreateNetworkInterface``  100    5
+``allocate``   ``AssignPrivateIpAddresses``, ``CreateNetworkInterface``  100    5
 ``mutating``   everything else (Attach/Detach/Delete/Unassign/Modify/    50     5
                CreateTags, ...)
 =============  ======================================================  =====  ======
 
-All actions of a class share that class's bucket; ``limit(action_name, ...)`` gives one action
+The buckets and the classifier are the client's own (providers.ratelimit): the emulator
+meters with the same arithmetic the daemon paces itself with. All actions of a class share
+that class's bucket; ``limit(action_name, ...)`` gives one action
 a bucket of its own. Throttling is off until a bucket is switched on.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
+from providers.ratelimit import ALLOCATE, DESCRIBE, MUTATING, TokenBucket, classify_ec2
 from sandbox.clock import Clock
 
-DESCRIBE = "describe"
-ENI_CREATE = "eni-create"
-MUTATING = "mutating"
-CLASSES = (DESCRIBE, ENI_CREATE, MUTATING)
+CLASSES = (DESCRIBE, ALLOCATE, MUTATING)
 
-
-@dataclass(frozen=True)
-class BucketShape:
-    burst: int
-    rate: float
-
-
-DEFAULT_SHAPES: dict[str, BucketShape] = {
-    DESCRIBE: BucketShape(100, 20.0),
-    ENI_CREATE: BucketShape(100, 5.0),
-    MUTATING: BucketShape(50, 5.0),
+DEFAULT_SHAPES: dict[str, tuple[int, float]] = {
+    DESCRIBE: (100, 20.0),
+    ALLOCATE: (100, 5.0),
+    MUTATING: (50, 5.0),
 }
-
-_ENI_CREATE_ACTIONS = frozenset({"AssignPrivateIpAddresses", "CreateNetworkInterface"})
-
-
-def action_class(action: str) -> str:
-    if action.startswith("Describe"):
-        return DESCRIBE
-    if action in _ENI_CREATE_ACTIONS:
-        return ENI_CREATE
-    return MUTATING
-
-
-class TokenBucket:
-    def __init__(self, shape: BucketShape, clock: Clock) -> None:
-        if shape.burst < 0 or shape.rate < 0:
-            raise ValueError("burst and rate must not be negative")
-        self.shape = shape
-        self._clock = clock
-        self._tokens = float(shape.burst)
-        self._last = clock.now()
-
-    def try_take(self) -> bool:
-        now = self._clock.now()
-        elapsed = max(0.0, now - self._last)
-        self._tokens = min(float(self.shape.burst), self._tokens + elapsed * self.shape.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
+"""Class -> (burst, tokens per second), as EC2 documents its account buckets."""
 
 
 class Throttle:
@@ -84,12 +47,17 @@ class Throttle:
     def limit(self, target: str, burst: int | None = None, rate: float | None = None) -> None:
         """Switch on a bucket for an action class (``describe``, ``eni-create``,
         ``mutating``) or for one action name; unset sizes take the class's EC2 default."""
-        default = DEFAULT_SHAPES[target if target in CLASSES else action_class(target)]
-        shape = BucketShape(
-            default.burst if burst is None else burst, default.rate if rate is None else rate
+        default_burst, default_rate = DEFAULT_SHAPES[
+            target if target in CLASSES else classify_ec2(target)
+        ]
+        bucket = TokenBucket(
+            default_rate if rate is None else rate,
+            default_burst if burst is None else burst,
+            name=target,
+            clock=self._clock.now,
         )
         with self._lock:
-            self._buckets[target] = TokenBucket(shape, self._clock)
+            self._buckets[target] = bucket
 
     def limit_all_like_ec2(self) -> None:
         for name in CLASSES:
@@ -102,5 +70,5 @@ class Throttle:
     def admit(self, action: str) -> bool:
         """Take a token for ``action``; False means throttled."""
         with self._lock:
-            bucket = self._buckets.get(action) or self._buckets.get(action_class(action))
-            return bucket is None or bucket.try_take()
+            bucket = self._buckets.get(action) or self._buckets.get(classify_ec2(action))
+            return bucket is None or bucket.try_acquire()

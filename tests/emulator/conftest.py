@@ -8,7 +8,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,25 +19,9 @@ from mypy_boto3_ec2 import EC2Client
 
 from sandbox.clock import FakeClock
 from sandbox.ec2 import Ec2Emulator, fidelity
-from tests.fake_aws import REGION, ZONE, use_fake_aws_environment
+from tests.fake_aws import REGION, ZONE
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    use_fake_aws_environment(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emulator(clock: FakeClock) -> Iterator[Ec2Emulator]:
-    with Ec2Emulator(region=REGION, clock=clock) as ec2:
-        yield ec2
 
 
 @pytest.fixture

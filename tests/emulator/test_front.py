@@ -10,9 +10,9 @@ from botocore.exceptions import ClientError
 from mypy_boto3_ec2 import EC2Client
 from mypy_boto3_ec2.type_defs import TagTypeDef
 
+from providers.ratelimit import classify_ec2
 from sandbox.clock import FakeClock
 from sandbox.ec2 import Ec2Emulator
-from sandbox.ec2.throttle import BucketShape, TokenBucket, action_class
 from tests.emulator.conftest import NO_RETRIES, error_of
 from tests.fake_aws import REGION
 
@@ -106,22 +106,12 @@ def test_ec2_shaped_defaults_allow_the_burst_then_throttle(
     assert error_of(excinfo)[0] == "RequestLimitExceeded"
 
 
-def test_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(BucketShape(burst=3, rate=2.0), clock)
-    assert [bucket.try_take() for _ in range(4)] == [True, True, True, False]
-    clock.advance(0.5)
-    assert [bucket.try_take() for _ in range(2)] == [True, False]
-    clock.advance(100)
-    assert [bucket.try_take() for _ in range(4)] == [True, True, True, False]
-
-
 def test_actions_fall_into_ec2_classes() -> None:
-    assert action_class("DescribeNetworkInterfaces") == "describe"
-    assert action_class("AssignPrivateIpAddresses") == "eni-create"
-    assert action_class("CreateNetworkInterface") == "eni-create"
+    assert classify_ec2("DescribeNetworkInterfaces") == "describe"
+    assert classify_ec2("AssignPrivateIpAddresses") == "allocate"
+    assert classify_ec2("CreateNetworkInterface") == "allocate"
     for action in ("AttachNetworkInterface", "UnassignPrivateIpAddresses", "CreateTags"):
-        assert action_class(action) == "mutating"
+        assert classify_ec2(action) == "mutating"
 
 
 def test_latency_is_applied_through_the_clock(

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
-from tests.fake_aws import use_fake_aws_environment
 from tests.providers.backends import FACTORIES, Backend, NodeSpec
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    use_fake_aws_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture(params=sorted(FACTORIES))

@@ -3,9 +3,6 @@ interfaces that vanish mid-operation, IMDS lag, malformed metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from config import load_settings
@@ -19,26 +16,10 @@ from providers.ratelimit import RateLimiter
 from providers.retry import CallPolicy
 from sandbox.clock import FakeClock
 from sandbox.ec2 import Ec2Emulator
-from tests.fake_aws import REGION, use_fake_aws_environment
+from tests.fake_aws import REGION
 from tests.providers.backends import NodeSpec, WallClock, _aws_world
 
 ATTEMPTS = 3
-
-
-@pytest.fixture(autouse=True)
-def fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    use_fake_aws_environment(monkeypatch, tmp_path)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def emulator(clock: FakeClock) -> Iterator[Ec2Emulator]:
-    with Ec2Emulator(region=REGION, clock=clock) as ec2:
-        yield ec2
 
 
 def make_provider(emulator: Ec2Emulator, clock: FakeClock, **options: object) -> AwsProvider:

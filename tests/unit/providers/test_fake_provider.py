@@ -23,7 +23,7 @@ from providers.errors import (
 )
 from providers.fake import FakeNode, FakeProvider
 from providers.models import AddressBlock, InstanceLimits
-from tests.unit.providers.fakeclock import FakeClock
+from sandbox.clock import FakeClock
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 SUBNET = IPv4Network("10.0.1.0/24")

@@ -18,7 +18,7 @@ from providers.ratelimit import (
     TokenBucket,
     classify_ec2,
 )
-from tests.unit.providers.fakeclock import FakeClock
+from sandbox.clock import FakeClock
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def test_acquire_sleeps_exactly_the_computed_wait():
     b = bucket(2.0, 4, clock)
     drain(b)
     assert b.acquire(3) == pytest.approx(1.5)
-    assert clock.sleeps == [pytest.approx(1.5)]
-    assert clock.now == pytest.approx(1001.5)
+    assert clock.slept == [pytest.approx(1.5)]
+    assert clock.now() == pytest.approx(1001.5)
     assert b.available() == pytest.approx(0.0)
 
 
@@ -84,7 +84,7 @@ def test_acquire_with_tokens_at_hand_does_not_sleep():
     clock = FakeClock()
     b = bucket(2.0, 4, clock)
     assert b.acquire(4) == 0.0
-    assert clock.sleeps == []
+    assert clock.slept == []
 
 
 def test_successive_waiters_each_wait_one_refill_interval():
@@ -100,7 +100,7 @@ def test_timeout_is_raised_before_any_sleep_and_reserves_nothing():
     drain(b)
     with pytest.raises(RateLimitTimeout) as raised:
         b.acquire(timeout=0.1)
-    assert clock.sleeps == []
+    assert clock.slept == []
     assert raised.value.needed == pytest.approx(0.5)
     assert isinstance(raised.value, Throttled)
     clock.advance(0.5)
@@ -119,7 +119,18 @@ def test_asking_for_more_than_the_burst_is_a_programming_error():
     with pytest.raises(ValueError, match="cannot take 5"):
         b.acquire(5)
     with pytest.raises(ValueError):
-        TokenBucket(0.0, 4)
+        TokenBucket(-1.0, 4)
+
+
+def test_a_bucket_with_rate_zero_never_refills_and_never_waits_in_vain():
+    clock = FakeClock()
+    b = bucket(0.0, 2, clock)
+    assert b.acquire() == 0.0 and b.try_acquire()
+    clock.advance(1e6)
+    assert not b.try_acquire()
+    with pytest.raises(RateLimitTimeout):
+        b.acquire()  # no timeout given, yet it must not sleep forever
+    assert clock.slept == []
 
 
 def test_concurrent_takers_never_get_more_than_burst_plus_refill():
@@ -238,4 +249,4 @@ def test_limiter_timeout_names_the_action_and_is_counted():
     assert raised.value.operation == "AssignPrivateIpAddresses"
     assert raised.value.code == "ClientRateLimitTimeout"
     assert limiter.stats().classes[ALLOCATE].timeouts == 1
-    assert clock.sleeps == []
+    assert clock.slept == []

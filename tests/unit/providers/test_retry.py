@@ -21,7 +21,7 @@ from providers.errors import (
 )
 from providers.ratelimit import ALLOCATE, MUTATING, RateLimiter, RateLimitTimeout
 from providers.retry import CallPolicy
-from tests.unit.providers.fakeclock import FakeClock
+from sandbox.clock import FakeClock
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def test_retryable_errors_are_retried_until_success(error: ProviderError):
     fn = Script([error, error])
     assert make(clock).call("AssignPrivateIpAddresses", fn) == "ok"
     assert fn.calls == 3
-    assert clock.sleeps == [pytest.approx(0.2), pytest.approx(0.4)]
+    assert clock.slept == [pytest.approx(0.2), pytest.approx(0.4)]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_final_errors_are_raised_at_once_unchanged(error: ProviderError):
         make(clock).call("AssignPrivateIpAddresses", fn)
     assert raised.value is error
     assert fn.calls == 1
-    assert clock.sleeps == []
+    assert clock.slept == []
 
 
 def test_errors_outside_the_provider_tree_are_not_retried():
@@ -117,7 +117,7 @@ def test_retries_stop_at_the_attempt_limit_with_the_last_error_unchanged():
     assert fn.calls == 3
     assert raised.value.message == "try 2"
     assert type(raised.value) is Throttled
-    assert len(clock.sleeps) == 2
+    assert len(clock.slept) == 2
 
 
 def test_retries_stop_before_a_sleep_would_pass_the_deadline():
@@ -127,8 +127,8 @@ def test_retries_stop_before_a_sleep_would_pass_the_deadline():
         make(clock, attempts=100, deadline=2.0).call("DescribeInstances", fn)
     # Tries at 0, 0.2, 0.6, 1.4; a 1.6 s sleep would end past 2.0, so none is taken.
     assert fn.calls == 4
-    assert clock.sleeps == [pytest.approx(s) for s in (0.2, 0.4, 0.8)]
-    assert clock.now - 1000.0 < 2.0
+    assert clock.slept == [pytest.approx(s) for s in (0.2, 0.4, 0.8)]
+    assert clock.now() - 1000.0 < 2.0
 
 
 def test_time_spent_in_the_call_itself_counts_against_the_deadline():
@@ -161,9 +161,9 @@ def test_backoff_is_jittered_within_its_window():
     policy = make(clock, attempts=10, deadline=1000, uniform=random.Random(7).uniform)
     policy.call("CreateTags", fn)
     ceilings = (0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0)
-    assert all(0 <= s <= c for s, c in zip(clock.sleeps, ceilings, strict=True))
-    assert len(set(clock.sleeps)) == 9
-    assert clock.sleeps != [pytest.approx(c) for c in ceilings]
+    assert all(0 <= s <= c for s, c in zip(clock.slept, ceilings, strict=True))
+    assert len(set(clock.slept)) == 9
+    assert clock.slept != [pytest.approx(c) for c in ceilings]
 
 
 def test_every_attempt_takes_a_token_of_its_class():
@@ -180,7 +180,7 @@ def test_token_waits_and_backoff_share_one_clock():
     policy = make(clock, shapes=Shapes(ec2_mutating_burst=1, ec2_mutating_rate=1.0))
     assert policy.call("DeleteNetworkInterface", Script([Throttled("slow")])) == "ok"
     # Backoff 0.2 s, then the token for the second try still needs 0.8 s more.
-    assert clock.sleeps == [pytest.approx(0.2), pytest.approx(0.8)]
+    assert clock.slept == [pytest.approx(0.2), pytest.approx(0.8)]
 
 
 def test_a_token_wait_past_the_deadline_fails_without_calling_the_cloud():
@@ -191,7 +191,7 @@ def test_a_token_wait_past_the_deadline_fails_without_calling_the_cloud():
     with pytest.raises(RateLimitTimeout) as raised:
         policy.call("CreateTags", fn)
     assert fn.calls == 0
-    assert clock.sleeps == []
+    assert clock.slept == []
     assert raised.value.operation == "CreateTags"
 
 
