@@ -15,7 +15,7 @@ from config.settings import (
     Settings,
     WarmPoolSettings,
 )
-from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
 
 __all__ = [
     "AwsSettings",
@@ -23,6 +23,7 @@ __all__ = [
     "ConfigWarning",
     "DaemonSettings",
     "DatapathSettings",
+    "Dataplane",
     "GceSettings",
     "InvalidConfig",
     "KubernetesSettings",

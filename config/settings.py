@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from config.cloud_settings import AwsSettings, GceSettings, RateLimitSettings
-from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +152,15 @@ class DaemonSettings:
     """Seconds a new interface lives before it may be removed again.
 
     ``VPC_IPAM_MIN_INTERFACE_LIFETIME``, default ``60``; e.g. ``=300``."""
+    dataplane: Dataplane
+    """Who wires pods: ``kernel`` (the daemon, in the kernel) or ``none`` (IPAM only).
+
+    ``VPC_IPAM_DATAPLANE``, default ``kernel``; e.g. ``VPC_IPAM_DATAPLANE=none``."""
+    add_wait: float
+    """Seconds an ADD may wait for the pool to grow before it answers "try again later";
+    kept well under the CNI binary's own timeout.
+
+    ``VPC_IPAM_ADD_WAIT``, default ``10``; e.g. ``VPC_IPAM_ADD_WAIT=5``."""
     log_level: LogLevel
     """Log level (case-insensitive in the environment).
 

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from config import compound as c
 from config import parsers as p
-from config.values import BindAddress, LogLevel, Provider, RandomizeSnat
+from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
 
 T = TypeVar("T")
 
@@ -193,6 +193,8 @@ VARIABLES: tuple[Variable[Any], ...] = (
     _v("VPC_IPAM_RECONCILE_INTERVAL", "daemon.reconcile_interval", _SECONDS, 60.0),
     _v("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "daemon.capacity_error_backoff", _SECONDS, 120.0),
     _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
+    _v("VPC_IPAM_DATAPLANE", "daemon.dataplane", p.choice(Dataplane), Dataplane.KERNEL),
+    _v("VPC_IPAM_ADD_WAIT", "daemon.add_wait", _SECONDS, 10.0),
     _v(
         "AWS_VPC_K8S_CNI_LOGLEVEL",
         "daemon.log_level",

@@ -20,6 +20,15 @@ class Provider(enum.StrEnum):
     """Compute Engine: alias IP ranges on the node's NIC."""
 
 
+class Dataplane(enum.StrEnum):
+    """Who wires pods into the network."""
+
+    KERNEL = "kernel"
+    """The daemon wires each pod (veth, routes, rules, SNAT) in the kernel."""
+    NONE = "none"
+    """IPAM only: addresses are handed out, wiring is left to another plugin."""
+
+
 class RandomizeSnat(enum.StrEnum):
     """Source-port selection of the SNAT rule (aws-node's ``AWS_VPC_K8S_CNI_RANDOMIZESNAT``)."""
 

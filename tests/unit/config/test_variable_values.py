@@ -152,6 +152,8 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_LEAK_SWEEP_GRACE", "60", "aws.leak_sweep_grace", 60.0, {}),
     ("VPC_IPAM_LEAK_SWEEP_INTERVAL", "600", "aws.leak_sweep_interval", 600.0, {}),
     ("VPC_IPAM_LEAK_SWEEP_MAX", "3", "aws.leak_sweep_max", 3, {}),
+    ("VPC_IPAM_DATAPLANE", "none", "daemon.dataplane", "none", {}),
+    ("VPC_IPAM_ADD_WAIT", "2.5", "daemon.add_wait", 2.5, {}),
 ]
 
 
@@ -266,6 +268,8 @@ INVALID: list[tuple[str, str, str]] = [
     ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://h/?x=1", "no query or fragment"),
     ("AWS_REGION", "Europe", "expected an AWS region name such as eu-west-1"),
     ("VPC_IPAM_LEAK_SWEEP_MAX", "-2", "expected an integer >= 1"),
+    ("VPC_IPAM_DATAPLANE", "ebpf", "expected one of kernel, none"),
+    ("VPC_IPAM_ADD_WAIT", "0", "expected a number > 0 (seconds)"),
 ]
 
 
