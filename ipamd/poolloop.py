@@ -1,0 +1,248 @@
+"""The pool loop: the one thread that changes what the node holds in the cloud.
+
+Each tick asks warmpool for a decision on a snapshot of the datastore and carries it out
+through the provider: growth at once (unless a capacity error paused it), shrinking at most
+every shrink interval. Reconciliation with the cloud runs in this same thread, never right
+after a pool action, so it can never adopt a block that a release is giving back.
+
+Order matters when shrinking: blocks leave the datastore first (refused if a pod took one
+meanwhile), then the cloud; if the cloud call fails the next reconcile, which believes only
+EC2, puts back whatever is still attached. When growing, the cloud goes first and the
+datastore learns of the new blocks only once EC2 has assigned them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+import warmpool
+from ipamd.datastore import Datastore, InUse
+from providers.base import Provider
+from providers.errors import (
+    CapacityExhausted,
+    LimitExceeded,
+    PermissionDenied,
+    ProviderError,
+    Throttled,
+)
+from providers.models import AddressBlock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopTiming:
+    pool_interval: float = 5.0
+    shrink_interval: float = 30.0
+    reconcile_interval: float = 60.0
+    capacity_backoff: float = 120.0
+    reconcile_quiet: float = 10.0
+    """No reconcile within this many seconds of a pool action (the cloud is settling)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEvent:
+    """One tick that did or refused something, for status and introspection."""
+
+    at: float
+    actions: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+class PoolLoop:
+    def __init__(
+        self,
+        store: Datastore,
+        provider: Provider,
+        persist: Callable[[], None],
+        limits: warmpool.Limits,
+        targets: warmpool.Targets,
+        *,
+        timing: LoopTiming = LoopTiming(),
+        reconcile: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.persist = persist
+        self.limits = limits
+        self.targets = targets
+        self.timing = timing
+        self._reconcile = reconcile
+        self._clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._grown = threading.Condition()
+        self._growth = 0
+        self._thread: threading.Thread | None = None
+        self._paused_until = -1.0
+        self._last_shrink = -float("inf")
+        self._last_action = -float("inf")
+        self._last_reconcile = -float("inf")
+        self.blocked: str | None = None
+        """Why the pool cannot grow right now (max pods, subnet full, throttled, ...)."""
+        self.events: deque[PoolEvent] = deque(maxlen=50)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pool-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Run a tick now (an ADD found the pool low or empty)."""
+        self._wake.set()
+
+    def reconcile_soon(self) -> None:
+        self._last_reconcile = -float("inf")
+        self._last_action = -float("inf")
+        self.wake()
+
+    @property
+    def growth(self) -> int:
+        """Counts the times the pool gained addresses; read it before trying to assign, then
+        pass it to ``wait_for_growth`` so a growth in between is never missed."""
+        with self._grown:
+            return self._growth
+
+    def wait_for_growth(self, timeout: float, after: int | None = None) -> bool:
+        """Block until the pool has grown past generation ``after`` (default: now) or
+        ``timeout`` passes; True if it grew."""
+        with self._grown:
+            seen = self._growth if after is None else after
+            return self._grown.wait_for(lambda: self._growth > seen, timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # one bad tick must not end the loop
+                log.exception("pool loop tick failed")
+            self._wake.wait(self.timing.pool_interval)
+            self._wake.clear()
+
+    # -- one tick ------------------------------------------------------------------------
+    def tick(self) -> warmpool.Decision:
+        now = self._clock()
+        if self._reconcile_due(now):
+            self._last_reconcile = now
+            if self._reconcile is not None:
+                self._reconcile()
+        decision = warmpool.decide(self.store.snapshot(self.limits, self.targets))
+        if decision.grows:
+            self._grow(decision, now)
+        elif decision.shrinks:
+            self._shrink(decision, now)
+        else:
+            self._note_blocked(decision)
+        return decision
+
+    def _reconcile_due(self, now: float) -> bool:
+        return (
+            now - self._last_reconcile >= self.timing.reconcile_interval
+            and now - self._last_action >= self.timing.reconcile_quiet
+        )
+
+    def _note_blocked(self, decision: warmpool.Decision) -> None:
+        if decision.unmet_blocks:
+            self.blocked = decision.reasons[-1]
+        elif any("at max pods" in r for r in decision.reasons):
+            self.blocked = f"max pods reached ({self.limits.max_pods})"
+        elif self._clock() >= self._paused_until:
+            self.blocked = None
+
+    def _grow(self, decision: warmpool.Decision, now: float) -> None:
+        if now < self._paused_until:
+            return  # self.blocked still says why
+        actions: list[str] = []
+        try:
+            for grow in decision.grow:
+                blocks = self.provider.grow(grow.interface_id, grow.blocks)
+                self.store.add_blocks(grow.interface_id, blocks)
+                self._grew(f"added {len(blocks)} blocks to {grow.interface_id}", actions)
+            for create in decision.create:
+                iface = self.provider.create_interface(create.blocks)
+                self.store.add_interface(iface)
+                self._grew(f"created {iface.id} with {len(iface.blocks)} blocks", actions)
+            self._note_blocked(decision)
+        except CapacityExhausted as error:
+            self._paused_until = now + self.timing.capacity_backoff
+            self.blocked = (
+                f"the subnet has no room ({error.code or error.message}); growth paused for "
+                f"{self.timing.capacity_backoff:.0f}s"
+            )
+            log.warning("%s", self.blocked)
+        except LimitExceeded as error:
+            self.blocked = f"limit reached: {error}"
+            log.warning("%s; reconciling with EC2", self.blocked)
+            self.reconcile_soon()
+        except Throttled as error:
+            self.blocked = f"the cloud API is throttling us: {error}"
+            log.warning("%s", self.blocked)
+        except PermissionDenied as error:
+            self.blocked = f"missing cloud permission: {error}"
+            log.error("%s", self.blocked)
+        except ProviderError as error:
+            self.blocked = f"cloud error: {error}"
+            log.error("%s", self.blocked)
+        finally:
+            self._record(now, actions, decision)
+
+    def _grew(self, action: str, actions: list[str]) -> None:
+        self.persist()
+        actions.append(action)
+        log.info("pool: %s", action)
+        with self._grown:
+            self._growth += 1
+            self._grown.notify_all()
+
+    def _shrink(self, decision: warmpool.Decision, now: float) -> None:
+        if now - self._last_shrink < self.timing.shrink_interval:
+            return
+        self._last_shrink = now
+        actions: list[str] = []
+        for interface_id in decision.remove:
+            try:
+                self.store.remove_interface(interface_id)
+            except InUse:
+                continue  # a pod took an address since the snapshot
+            self.persist()
+            try:
+                self.provider.remove_interface(interface_id)
+                actions.append(f"removed {interface_id}")
+            except ProviderError as error:
+                log.error("removing %s failed: %s; reconciling with EC2", interface_id, error)
+                self.reconcile_soon()
+        for release in decision.release:
+            blocks = [AddressBlock(IPv4Network(c)) for c in release.cidrs]
+            try:
+                self.store.remove_blocks(release.interface_id, blocks)
+            except InUse:
+                continue
+            self.persist()
+            try:
+                self.provider.release(release.interface_id, blocks)
+                actions.append(f"released {len(blocks)} blocks of {release.interface_id}")
+            except ProviderError as error:
+                log.error("release on %s failed: %s; reconciling", release.interface_id, error)
+                self.reconcile_soon()
+        for action in actions:
+            log.info("pool: %s", action)
+        self._record(now, actions, decision)
+
+    def _record(self, now: float, actions: list[str], decision: warmpool.Decision) -> None:
+        if actions:
+            self._last_action = now
+        reasons = decision.reasons + ((self.blocked,) if self.blocked else ())
+        self.events.append(PoolEvent(now, tuple(actions), reasons))

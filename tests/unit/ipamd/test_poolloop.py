@@ -1,0 +1,195 @@
+"""The pool loop on the real datastore and the in-memory provider, on one fake clock."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+import pytest
+
+from config import load_settings
+from ipamd.checkpoint import MemoryCheckpoint
+from ipamd.datastore import Datastore
+from ipamd.model import AllocationKey, PodRef
+from ipamd.poolloop import LoopTiming, PoolLoop
+from ipamd.pooltargets import pool_limits, pool_targets
+from ipamd.reconcile import apply, plan
+from providers.errors import CapacityExhausted
+from providers.fake import FakeNode, FakeProvider
+from providers.models import AddressBlock
+from sandbox.clock import FakeClock
+
+POD = PodRef("default", "web", "uid")
+TIMING = LoopTiming(
+    pool_interval=1, shrink_interval=30, reconcile_interval=60, capacity_backoff=120
+)
+
+
+@dataclass
+class Node:
+    clock: FakeClock
+    provider: FakeProvider
+    store: Datastore
+    loop: PoolLoop
+    checkpoint: MemoryCheckpoint
+
+    def add_pods(self, count: int, start: int = 0) -> None:
+        for n in range(start, start + count):
+            self.store.assign(AllocationKey("net", f"c{n}", "eth0"), POD)
+
+    def delete_pods(self, count: int, start: int = 0) -> None:
+        for n in range(start, start + count):
+            self.store.release(AllocationKey("net", f"c{n}", "eth0"))
+
+    def cloud_blocks(self) -> int:
+        return sum(len(i.blocks) for i in self.provider.cloud_interfaces())
+
+
+def make_node(
+    env: dict[str, str] | None = None, subnet: str = "10.0.1.0/24", cooldown: float = 30
+) -> Node:
+    settings = load_settings({"VPC_IPAM_DATAPLANE": "none", **(env or {})})
+    clock = FakeClock(1_700_000_000.0)
+    provider = FakeProvider(FakeNode(subnet_cidr=IPv4Network(subnet)), clock=clock)
+    store = Datastore(cooldown=cooldown, serving_prefixlen=provider.block_prefixlen, clock=clock)
+    for iface in provider.cloud_interfaces():
+        store.add_interface(iface, created_at=clock() - 3600)
+    checkpoint = MemoryCheckpoint()
+    node = provider.discover()
+    loop = PoolLoop(
+        store,
+        provider,
+        lambda: checkpoint.save(store.to_state()),
+        pool_limits(node.limits, settings, provider.block_prefixlen),
+        pool_targets(settings),
+        timing=TIMING,
+        reconcile=lambda: apply(
+            store, plan(store.interfaces(), provider.cloud_interfaces()), lambda i: True
+        ),
+        clock=clock,
+    )
+    return Node(clock, provider, store, loop, checkpoint)
+
+
+def test_first_tick_fills_the_primary_interface_to_warm_eni_target():
+    node = make_node()
+    node.loop.tick()
+    assert node.store.counts().total == 9
+    assert node.cloud_blocks() == 9
+    assert node.checkpoint.saves >= 1
+
+
+def test_pods_draining_the_pool_grow_a_second_interface():
+    node = make_node()
+    node.loop.tick()
+    node.add_pods(3)
+    node.loop.tick()
+    interfaces = node.provider.cloud_interfaces()
+    assert [len(i.blocks) for i in interfaces] == [9, 9]
+    assert {i.id for i in node.store.interfaces()} == {i.id for i in interfaces}
+
+
+def test_interface_is_removed_after_its_pods_leave_and_it_ages():
+    node = make_node()
+    node.loop.tick()
+    node.add_pods(3)
+    node.loop.tick()
+    node.delete_pods(3)
+    node.clock.advance(31)  # cooldown over, shrink interval passed, but the interface is young
+    node.loop.tick()
+    assert len(node.provider.cloud_interfaces()) == 2
+    node.clock.advance(60)
+    node.loop.tick()
+    assert len(node.provider.cloud_interfaces()) == 1
+    assert len(node.store.interfaces()) == 1
+    assert node.store.counts().total == 9
+
+
+def test_warm_ip_target_shrinks_at_most_once_per_shrink_interval():
+    node = make_node({"WARM_IP_TARGET": "2", "MINIMUM_IP_TARGET": "2"}, cooldown=5)
+    node.loop.tick()
+    assert node.store.counts().total == 2
+    node.add_pods(2)
+    node.loop.tick()  # grows at once: growth is never throttled
+    assert node.store.counts().total == 4
+    node.delete_pods(2)
+    node.clock.advance(6)
+    node.loop.tick()  # 4 free, 2 wanted: shrinks
+    assert node.store.counts().total == 2
+    node.add_pods(2, start=10)
+    node.loop.tick()
+    node.delete_pods(2, start=10)
+    node.clock.advance(6)
+    node.loop.tick()  # over target again, but the last shrink was 6 s ago
+    assert node.store.counts().total == 4
+    node.clock.advance(25)
+    node.loop.tick()
+    assert node.store.counts().total == 2
+    assert node.cloud_blocks() == 2
+
+
+def test_capacity_error_pauses_growth_and_says_why():
+    node = make_node()
+    node.provider.fail(
+        "grow", CapacityExhausted("subnet full", code="InsufficientFreeAddressesInSubnet")
+    )
+    node.loop.tick()
+    assert node.store.counts().total == 0
+    assert node.loop.blocked and "InsufficientFreeAddressesInSubnet" in node.loop.blocked
+    node.loop.tick()  # still paused: the provider is not asked again
+    assert [c for c, _ in node.provider.calls].count("grow") == 1
+    node.clock.advance(121)
+    node.loop.tick()
+    assert node.store.counts().total == 9
+    assert node.loop.blocked is None
+
+
+def test_reconcile_adopts_blocks_assigned_behind_our_back_and_drops_vanished_ones():
+    node = make_node({"WARM_IP_TARGET": "3"})
+    node.loop.tick()
+    primary = node.provider.discover().primary_interface_id
+    extra = node.provider.grow(primary, 1)  # someone else assigned one more
+    held = node.store.interfaces()[0].blocks
+    gone = AddressBlock(held[0].cidr)
+    node.add_pods(1)  # the pod gets the lowest address: the one about to vanish
+    node.provider.release(primary, [gone])
+    lost = apply(
+        node.store, plan(node.store.interfaces(), node.provider.cloud_interfaces()), lambda i: True
+    )
+    assert [a.address for a in lost] == [gone.cidr.network_address]
+    blocks = {AddressBlock(b.cidr) for b in node.store.interfaces()[0].blocks}
+    assert set(extra) <= blocks and gone not in blocks
+
+
+def test_waiters_are_woken_when_the_pool_grows():
+    node = make_node()
+    assert not node.loop.wait_for_growth(0.01)
+    before = node.loop.growth
+    grown: list[bool] = []
+    waiter = threading.Thread(
+        target=lambda: grown.append(node.loop.wait_for_growth(5, after=before))
+    )
+    waiter.start()
+    node.loop.tick()
+    waiter.join(5)
+    assert grown == [True]
+
+
+def test_a_growth_before_the_wait_begins_is_not_missed():
+    node = make_node()
+    before = node.loop.growth
+    node.loop.tick()  # grows before anyone waits
+    assert node.loop.wait_for_growth(0.0, after=before)
+
+
+@pytest.mark.parametrize("count", [1, 20])
+def test_max_pods_caps_growth_and_is_reported(count: int):
+    node = make_node({"WARM_IP_TARGET": "30"})
+    node.loop.limits = node.loop.limits.__class__(
+        max_interfaces=3, blocks_per_interface=9, block_size=1, max_pods=count
+    )
+    node.loop.tick()
+    assert node.store.counts().total == count
+    node.loop.tick()
+    assert node.loop.blocked == f"max pods reached ({count})"
