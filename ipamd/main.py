@@ -4,8 +4,8 @@ This is where the daemon's environment is read (``os.environ``, handed whole to
 :mod:`config`); the only other reader is the CNI binary, for the protocol's ``CNI_*``.
 ``--check-config`` prints the effective settings, their sources and any warnings, and exits
 0 when valid. Every run validates first: a bad configuration prints the aggregated error to
-stderr and exits 2. The daemon itself is not built yet, so a run without ``--check-config``
-says so and exits 1 instead of pretending to start.
+stderr and exits 2. Otherwise the daemon runs (:mod:`ipamd.daemon`) until SIGTERM; a setting
+that asks for a part not built yet stops it at once with exit 1 and says which.
 """
 
 from __future__ import annotations
@@ -51,12 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     for warning in loaded.warnings:
         print(f"vpc-ipamd: warning: {warning}", file=sys.stderr)
-    print(
-        "vpc-ipamd: the configuration is valid, but the daemon itself is not implemented yet; "
-        "nothing was started (use --check-config to inspect the settings)",
-        file=sys.stderr,
-    )
-    return EXIT_NOT_IMPLEMENTED
+    # the daemon's imports are heavy; --check-config stays light
+    from ipamd import daemon  # noqa: PLC0415
+
+    daemon.configure_logging(loaded.settings)
+    try:
+        return daemon.run(loaded.settings)
+    except daemon.NotBuilt as missing:
+        print(f"vpc-ipamd: {missing}", file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
 
 
 if __name__ == "__main__":

@@ -104,6 +104,10 @@ class PoolLoop:
         """Run a tick now (an ADD found the pool low or empty)."""
         self._wake.set()
 
+    def delay_first_reconcile(self, seconds: float) -> None:
+        """Hold the first reconciliation back: a restart serves from memory first."""
+        self._last_reconcile = self._clock() - self.timing.reconcile_interval + seconds
+
     def reconcile_soon(self) -> None:
         self._last_reconcile = -float("inf")
         self._last_action = -float("inf")

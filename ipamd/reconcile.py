@@ -17,9 +17,25 @@ from dataclasses import dataclass, field
 
 from ipamd.datastore import Datastore, InterfaceView
 from ipamd.model import Allocation
+from providers.aws.tags import NODE_TAG
+from providers.base import Provider
 from providers.models import AddressBlock, CloudInterface
 
 log = logging.getLogger(__name__)
+
+
+def interface_policy(
+    *, custom_networking: bool, manage_untagged: bool
+) -> Callable[[CloudInterface], bool]:
+    """Which interfaces may carry pods. IMDS shows no tags: an interface seen only there
+    is judged untagged until EC2 (which shows tags) says otherwise."""
+
+    def pods_allowed(iface: CloudInterface) -> bool:
+        if iface.primary:
+            return not custom_networking
+        return manage_untagged or NODE_TAG in iface.tags
+
+    return pods_allowed
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +53,14 @@ class ReconcilePlan:
             or self.vanished_blocks
             or self.vanished_interfaces
         )
+
+
+def reconcile(
+    store: Datastore, provider: Provider, pods_allowed: Callable[[CloudInterface], bool]
+) -> list[Allocation]:
+    """One reconciliation against the cloud API; returns the allocations lost."""
+    cloud = provider.cloud_interfaces()
+    return apply(store, plan(store.interfaces(), cloud), pods_allowed, cloud)
 
 
 def plan(held: Sequence[InterfaceView], cloud: Sequence[CloudInterface]) -> ReconcilePlan:
@@ -66,9 +90,12 @@ def apply(
     store: Datastore,
     the_plan: ReconcilePlan,
     pods_allowed: Callable[[CloudInterface], bool],
+    cloud_now: Sequence[CloudInterface] = (),
 ) -> list[Allocation]:
-    """Carry a plan out on the datastore; returns the allocations lost (already logged)."""
+    """Carry a plan out on the datastore; returns the allocations lost (already logged).
+    ``cloud_now`` (the cloud view the plan came from) lets eligibility follow EC2's tags."""
     lost: list[Allocation] = []
+    held_allowed = {i.id: i.pods_allowed for i in store.interfaces()}
     for iface in the_plan.new_interfaces:
         store.add_interface(iface, pods_allowed=pods_allowed(iface))
         log.info(
@@ -80,6 +107,11 @@ def apply(
     for iface_id, blocks in the_plan.new_blocks.items():
         store.add_blocks(iface_id, blocks)
         log.info("reconcile: adopted %d blocks on %s", len(blocks), iface_id)
+    for iface in cloud_now:
+        allowed = pods_allowed(iface)
+        if iface.id in held_allowed and held_allowed[iface.id] != allowed:
+            store.set_pods_allowed(iface.id, allowed)
+            log.info("reconcile: pods %s on %s", "allowed" if allowed else "kept off", iface.id)
     for iface_id, blocks in the_plan.vanished_blocks.items():
         lost += store.remove_blocks(iface_id, blocks, force=True)
         log.warning("reconcile: %d blocks of %s are gone from EC2", len(blocks), iface_id)

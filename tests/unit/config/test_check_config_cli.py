@@ -61,8 +61,10 @@ def test_running_the_daemon_with_bad_env_exits_2_before_anything_else():
     )
 
 
-def test_running_the_daemon_says_it_is_not_implemented_and_exits_1():
+def test_a_part_not_built_yet_stops_the_daemon_with_exit_1_naming_the_setting():
     result = _run({})
     assert result.returncode == 1
-    assert "not implemented yet" in result.stderr
+    assert "VPC_IPAM_DATAPLANE=kernel" in result.stderr
+    assert "not built yet" in result.stderr
+    assert "VPC_IPAM_DATAPLANE=none" in result.stderr
     assert result.stdout == ""

@@ -1,0 +1,204 @@
+"""The daemon's answers to the CNI binary: add, del, check, gc, status, health.
+
+ADD is idempotent on (network, container id, ifname). An ADD that finds the pool empty wakes
+the pool loop and waits, never longer than its budget (the daemon's own add wait, and well
+inside the client's deadline), then answers "try again later" (11) with the concrete reason
+the pool cannot grow. Every change is persisted before the answer goes out, so an address a
+pod was told about is never forgotten by a crash.
+
+A release known only by address (a DEL whose key we do not know, with a prevResult) frees the
+address only if the same attachment, or a keyless placeholder rebuilt from the host, holds it:
+a late DEL must never free an address that has since gone to another pod.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from ipaddress import IPv4Address, IPv4Interface
+
+from cni.errors import INTERNAL, PLUGIN_NOT_AVAILABLE, TRY_AGAIN_LATER, UNKNOWN_CONTAINER, CniError
+from cni.wire import GcArgs, PodArgs, Request
+from ipamd.dataplane import Dataplane
+from ipamd.datastore import Datastore, PoolEmpty
+from ipamd.model import Allocation, AllocationKey, PodRef
+from ipamd.poolloop import PoolLoop
+
+log = logging.getLogger(__name__)
+
+CLIENT_SHARE = 0.8
+"""Fraction of the client's deadline the daemon may use, so its answer arrives in time."""
+
+
+def key_of(args: PodArgs) -> AllocationKey:
+    return AllocationKey(args.network, args.container_id, args.ifname)
+
+
+def addresses_in(result: object) -> list[IPv4Address]:
+    """IPv4 addresses a CNI result (prevResult) names; anything unreadable is skipped."""
+    found = []
+    ips = result.get("ips") if isinstance(result, dict) else None
+    for entry in ips if isinstance(ips, list) else []:
+        text = entry.get("address") if isinstance(entry, dict) else None
+        try:
+            address = IPv4Interface(str(text)).ip
+        except ValueError:
+            continue
+        found.append(address)
+    return found
+
+
+def release_by_address(
+    store: Datastore, key: AllocationKey, addresses: Iterable[IPv4Address]
+) -> list[Allocation]:
+    """Release each address still held by ``key`` or by a keyless host placeholder."""
+    released = []
+    for address in addresses:
+        held = store.allocation_for(address)
+        if held is None or not (held.key == key or held.recovered):
+            continue
+        if (freed := store.release(held.key)) is not None:
+            released.append(freed)
+    return released
+
+
+class IpamService:
+    def __init__(
+        self,
+        store: Datastore,
+        persist: Callable[[], None],
+        pool: PoolLoop,
+        dataplane: Dataplane,
+        *,
+        add_wait: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.persist = persist
+        self.pool = pool
+        self.dataplane = dataplane
+        self.add_wait = add_wait
+        self._clock = clock
+
+    def handle(self, request: Request) -> dict[str, object]:
+        args = request.args
+        if request.op == "add" and isinstance(args, PodArgs):
+            budget = min(self.add_wait, request.deadline_ms / 1000 * CLIENT_SHARE)
+            return self.add(args, budget)
+        if request.op == "del" and isinstance(args, PodArgs):
+            return self.delete(args)
+        if request.op == "check" and isinstance(args, PodArgs):
+            return self.check(args)
+        if request.op == "gc" and isinstance(args, GcArgs):
+            return self.gc(args)
+        if request.op == "status":
+            return self.status()
+        if request.op == "health":
+            return self.health()
+        raise CniError(INTERNAL, f"op {request.op!r} with arguments it does not take")
+
+    def add(self, args: PodArgs, budget: float) -> dict[str, object]:
+        key = key_of(args)
+        allocation = self._assign(
+            key, PodRef(args.pod_namespace, args.pod_name, args.pod_uid), budget
+        )
+        self._persist_or_undo(key)
+        self.pool.wake()  # let the loop top the pool up behind this pod
+        try:
+            return self.dataplane.wire(allocation, args.netns, args.ifname)
+        except Exception:
+            self.store.release(key)
+            self.persist()
+            raise
+
+    def _assign(self, key: AllocationKey, pod: PodRef, budget: float) -> Allocation:
+        end = self._clock() + budget
+        while True:
+            generation = self.pool.growth
+            try:
+                return self.store.assign(key, pod)
+            except PoolEmpty as empty:
+                self.pool.wake()
+                remaining = end - self._clock()
+                if remaining <= 0:
+                    why = self.pool.blocked or "the pool is still growing"
+                    raise CniError(
+                        TRY_AGAIN_LATER, f"no free address on this node: {why}", str(empty)
+                    ) from empty
+                self.pool.wait_for_growth(remaining, after=generation)
+
+    def _persist_or_undo(self, key: AllocationKey) -> None:
+        try:
+            self.persist()
+        except OSError as error:
+            self.store.release(key)
+            raise CniError(
+                INTERNAL,
+                "vpc-ipamd cannot write its checkpoint; the address was not given out",
+                str(error),
+            ) from error
+
+    def delete(self, args: PodArgs) -> dict[str, object]:
+        key = key_of(args)
+        released = self.store.release(key)
+        freed = [released] if released else []
+        if not freed and args.prev_result is not None:
+            freed = release_by_address(self.store, key, addresses_in(args.prev_result))
+        self.dataplane.unwire(key, args.netns)
+        if freed:
+            self.persist()
+            log.info("released %s from %s", ", ".join(str(a.address) for a in freed), key)
+        return {}
+
+    def check(self, args: PodArgs) -> dict[str, object]:
+        held = self.store.allocation(key_of(args))
+        if held is None:
+            raise CniError(UNKNOWN_CONTAINER, f"no address is allocated to {key_of(args)}")
+        expected = addresses_in(args.prev_result) if args.prev_result is not None else []
+        if expected and held.address not in expected:
+            raise CniError(
+                INTERNAL,
+                f"{key_of(args)} holds {held.address}, prevResult names {expected}",
+            )
+        return {}
+
+    def gc(self, args: GcArgs) -> dict[str, object]:
+        if args.valid_attachments is None:
+            return {}  # "not given" is not "nothing is valid"
+        valid = {(a.container_id, a.ifname) for a in args.valid_attachments}
+        stale = [
+            a
+            for a in self.store.allocations()
+            if a.key.network == args.network
+            and not a.recovered
+            and (a.key.container_id, a.key.ifname) not in valid
+        ]
+        for allocation in stale:
+            self.store.release(allocation.key)
+            self.dataplane.unwire(allocation.key, "")
+        if stale:
+            self.persist()
+            log.info("gc released %d stale allocations of %s", len(stale), args.network)
+        return {}
+
+    def status(self) -> dict[str, object]:
+        if self.store.counts().available == 0 and self.pool.blocked:
+            raise CniError(
+                PLUGIN_NOT_AVAILABLE, "vpc-ipamd cannot give out addresses", self.pool.blocked
+            )
+        return {}
+
+    def health(self) -> dict[str, object]:
+        counts = self.store.counts()
+        return {
+            "ok": True,
+            "addresses": {
+                "total": counts.total,
+                "assigned": counts.assigned,
+                "cooling": counts.cooling,
+                "available": counts.available,
+            },
+            "interfaces": len(self.store.interfaces()),
+            "blocked": self.pool.blocked,
+        }
