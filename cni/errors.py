@@ -26,6 +26,9 @@ PLUGIN_NOT_AVAILABLE = 50  # STATUS: cannot service ADD
 LIMITED_CONNECTIVITY = 51  # STATUS: not available, existing pods may be degraded
 
 # Plugin-specific codes (100+ are free for plugins).
+# vpc-cni and vpc-ipamd speak different wire protocol versions (or one sent an operation the
+# other does not know): the message names both sides' versions and which one to upgrade.
+PROTOCOL_MISMATCH = 100
 INTERNAL = 999
 
 
