@@ -1,0 +1,95 @@
+"""vpc-ipamd as a real process against the EC2 + IMDS emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cni.errors import TRY_AGAIN_LATER, CniError
+from cni.spool import write_release
+from tests.daemon.harness import Daemon, Node, wait_until
+
+
+def test_pool_fills_to_warm_eni_target(daemon: Daemon, node: Node):
+    wait_until("9 warm addresses", lambda: daemon.health()["addresses"]["available"] == 9)
+    assert node.secondary_addresses() == 9
+
+
+def test_pods_get_distinct_addresses_and_add_is_idempotent(daemon: Daemon):
+    first = daemon.add("c1")
+    assert daemon.add("c1") == first
+    others = {daemon.add(f"c{n}") for n in range(2, 6)}
+    assert len(others | {first}) == 5
+
+
+def test_a_second_interface_grows_when_pods_need_it_and_goes_when_they_leave(
+    daemon: Daemon, node: Node
+):
+    addresses = {f"c{n}": daemon.add(f"c{n}") for n in range(4)}
+    wait_until("a second interface", lambda: len(node.interfaces()) == 2)
+    wait_until("18 addresses", lambda: node.secondary_addresses() == 18)
+    for container_id in addresses:
+        daemon.delete(container_id)
+    wait_until("the second interface to go", lambda: len(node.interfaces()) == 1, timeout=60)
+    assert node.secondary_addresses() == 9
+
+
+def test_kill_9_and_restart_keeps_exactly_the_same_allocations(daemon: Daemon):
+    before = {f"c{n}": daemon.add(f"c{n}") for n in range(6)}
+    daemon.kill()
+    daemon.start()
+    assert daemon.checkpoint_allocations() == before
+    assert {c: daemon.add(c) for c in before} == before  # idempotent across the restart
+
+
+def test_restart_serves_its_first_add_without_any_ec2_call(daemon: Daemon, node: Node):
+    wait_until("a full pool", lambda: daemon.health()["addresses"]["available"] == 9)
+    daemon.stop()
+    node.emulator.reset_counts()
+    daemon.start()
+    daemon.add("first-after-restart")
+    assert node.emulator.call_counts() == {}
+
+
+def test_releases_spooled_while_down_are_drained_on_start(daemon: Daemon):
+    address = daemon.add("gone")
+    daemon.stop()
+    write_release(
+        daemon.spool,
+        network="vpc-ipam",
+        container_id="gone",
+        ifname="eth0",
+        addresses=(address,),
+    )
+    daemon.start()
+    assert "gone" not in daemon.checkpoint_allocations()
+    assert not list(daemon.spool.glob("*.json"))
+
+
+def test_empty_pool_answers_try_again_later_with_the_reason(
+    make_daemon: Callable[..., Daemon], node: Node
+):
+    daemon = make_daemon(MAX_ENI="1", WARM_IP_TARGET="1", VPC_IPAM_ADD_WAIT="0.5")
+    daemon.start()
+    for n in range(9):
+        daemon.add(f"c{n}")
+    with pytest.raises(CniError) as failed:
+        daemon.add("one-too-many")
+    assert failed.value.code == TRY_AGAIN_LATER
+    assert "interface limit reached" in failed.value.msg or "max pods" in failed.value.msg
+
+
+def test_the_pool_recovers_after_a_throttling_storm(daemon: Daemon, node: Node):
+    wait_until("a full pool", lambda: daemon.health()["addresses"]["available"] == 9)
+    node.emulator.throttle("allocate", burst=1, rate=1e-9)
+    # spend the bucket's one token, so the daemon meets an empty bucket
+    node.emulator.client().create_network_interface(SubnetId=node.subnet_id)
+    for n in range(9):
+        daemon.add(f"c{n}")
+    wait_until("the daemon to be throttled", lambda: node.emulator.throttled_counts() != {})
+    node.emulator.unthrottle()
+    wait_until(
+        "the pool to recover", lambda: daemon.health()["addresses"]["available"] >= 9, timeout=60
+    )
+    assert daemon.add("after-the-storm")
