@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 CLIENT_SHARE = 0.8
 """Fraction of the client's deadline the daemon may use, so its answer arrives in time."""
+RETRY_SLICE = 0.1
+"""An ADD waiting on an empty pool looks again this often: besides growth (which wakes it at
+once), an address also becomes free when its cooldown ends."""
 
 
 def key_of(args: PodArgs) -> AllocationKey:
@@ -126,7 +129,7 @@ class IpamService:
                     raise CniError(
                         TRY_AGAIN_LATER, f"no free address on this node: {why}", str(empty)
                     ) from empty
-                self.pool.wait_for_growth(remaining, after=generation)
+                self.pool.wait_for_growth(min(remaining, RETRY_SLICE), after=generation)
 
     def _persist_or_undo(self, key: AllocationKey) -> None:
         try:
