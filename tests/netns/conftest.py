@@ -29,9 +29,7 @@ def netns() -> Iterator[str]:
     if reason:
         pytest.skip(reason)
     name = f"vpcipam-t-{uuid.uuid4().hex[:10]}"
-    made = subprocess.run(
-        ["ip", "netns", "add", name], check=False, capture_output=True, text=True
-    )
+    made = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
     try:
