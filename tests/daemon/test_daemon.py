@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_address, ip_network
 
 import pytest
 
@@ -93,3 +95,18 @@ def test_the_pool_recovers_after_a_throttling_storm(daemon: Daemon, node: Node):
         "the pool to recover", lambda: daemon.health()["addresses"]["available"] >= 9, timeout=60
     )
     assert daemon.add("after-the-storm")
+
+
+def test_fifty_concurrent_adds_get_fifty_distinct_addresses(
+    make_daemon: Callable[..., Daemon], node: Node
+):
+    # 50 pods exceed the 27 secondary addresses of an m5.large: prefix mode holds them.
+    daemon = make_daemon(ENABLE_PREFIX_DELEGATION="true", WARM_PREFIX_TARGET="1")
+    daemon.start()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        addresses = list(pool.map(lambda n: daemon.add(f"burst-{n}", timeout=20), range(50)))
+    assert len(set(addresses)) == 50
+    held = daemon.checkpoint_allocations()
+    assert sorted(held.values()) == sorted(addresses)
+    prefixes = [p["Ipv4Prefix"] for e in node.interfaces() for p in e.get("Ipv4Prefixes", [])]
+    assert all(any(ip_address(a) in ip_network(p) for p in prefixes) for a in addresses)

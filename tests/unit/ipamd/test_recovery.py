@@ -1,0 +1,182 @@
+"""Start-up recovery: checkpoint, metadata, host and spool, and never a call to EC2."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from cni.spool import write_release
+from ipamd.checkpoint import FileCheckpoint, MemoryCheckpoint
+from ipamd.datastore import Datastore
+from ipamd.hostview import HostPod
+from ipamd.model import AllocationKey, PodRef
+from ipamd.persist import node_record
+from ipamd.recovery import RecoveryReport, read_checkpoint, recover
+from providers.fake import FakeProvider
+from sandbox.clock import FakeClock
+
+POD = PodRef("default", "web", "uid")
+
+
+def key(n: int) -> AllocationKey:
+    return AllocationKey("net", f"c{n}", "eth0")
+
+
+def node_with_pods(pods: int) -> tuple[FakeProvider, FakeClock, dict[str, Any]]:
+    """A node holding 5 addresses, ``pods`` of them given out, and its saved state."""
+    clock = FakeClock(1_700_000_000.0)
+    provider = FakeProvider(clock=clock)
+    provider.grow(provider.discover().primary_interface_id, 5)
+    store = Datastore(cooldown=30, serving_prefixlen=32, clock=clock)
+    for iface in provider.cloud_interfaces():
+        store.add_interface(iface)
+    for n in range(pods):
+        store.assign(key(n), POD)
+    state = {"node": node_record(provider.discover()), "datastore": store.to_state()}
+    return provider, clock, state
+
+
+def run(
+    provider: FakeProvider,
+    clock: FakeClock,
+    state: dict[str, Any] | None,
+    tmp_path: Path,
+    host: list[HostPod] | None = None,
+) -> tuple[Datastore, RecoveryReport]:
+    provider.calls.clear()
+    return recover(
+        state=state,
+        checkpoint=MemoryCheckpoint(),
+        provider=provider,
+        pods_allowed=lambda iface: True,
+        host_pods=host,
+        spool_dir=tmp_path / "spool",
+        cooldown=30,
+        clock=clock,
+    )
+
+
+def test_restores_allocations_without_asking_the_cloud_api(tmp_path: Path):
+    provider, clock, state = node_with_pods(3)
+    store, report = run(provider, clock, state, tmp_path)
+    assert [a.key for a in store.allocations()] == [key(0), key(1), key(2)]
+    assert store.counts().total == 5
+    assert report.checkpoint == "restored"
+    assert {name for name, _ in provider.calls} <= {"discover", "local_interfaces"}
+
+
+def test_a_checkpoint_of_another_instance_is_not_trusted(tmp_path: Path):
+    provider, clock, state = node_with_pods(3)
+    state["node"] = {**state["node"], "instance_id": "i-someone-else"}
+    store, report = run(provider, clock, state, tmp_path)
+    assert store.allocations() == []
+    assert store.counts().total == 5  # the node's addresses come from metadata anyway
+    assert report.checkpoint == "lost"
+
+
+def test_pods_gone_from_the_host_are_released_and_unknown_host_pods_taken_back(
+    tmp_path: Path,
+):
+    provider, clock, state = node_with_pods(2)
+    store_before = Datastore.from_state(
+        state["datastore"],
+        cooldown=30,
+        serving_prefixlen=32,
+        clock=clock,
+    )
+    kept = store_before.allocation(key(0))
+    assert kept is not None
+    free = sorted(
+        b.cidr.network_address
+        for i in provider.cloud_interfaces()
+        for b in i.blocks
+        if store_before.allocation_for(b.cidr.network_address) is None
+    )
+    host = [
+        HostPod(kept.address, "eni0aaaa", key(0)),  # still wired
+        HostPod(free[0], "eni0bbbb", key(7)),  # wired, but the checkpoint did not know it
+        HostPod(free[1], "eni0cccc", None),  # wired, no alias: a placeholder takes it
+    ]
+    store, report = run(provider, clock, state, tmp_path, host)
+    held = {a.address: a for a in store.allocations()}
+    assert set(held) == {kept.address, free[0], free[1]}
+    assert held[free[0]].key == key(7) and held[free[0]].recovered
+    assert held[free[1]].key.container_id == "recovered-eni0cccc"
+    assert [a.key for a in report.released_gone] == [key(1)]
+    gone = store_before.allocation(key(1))
+    assert gone is not None and store.is_cooling(gone.address)
+
+
+def test_spooled_releases_are_drained_and_removed(tmp_path: Path):
+    provider, clock, state = node_with_pods(3)
+    write_release(tmp_path / "spool", network="net", container_id="c1", ifname="eth0")
+    write_release(
+        tmp_path / "spool",
+        network="net",
+        container_id="unknown",
+        ifname="eth0",
+        addresses=("10.0.1.99",),
+    )
+    store, report = run(provider, clock, state, tmp_path)
+    assert [a.key for a in store.allocations()] == [key(0), key(2)]
+    assert report.drained == 2
+    assert list((tmp_path / "spool").glob("*.json")) == []
+
+
+def test_a_spooled_address_held_by_another_pod_is_not_released(tmp_path: Path):
+    provider, clock, state = node_with_pods(2)
+    store_before = Datastore.from_state(
+        state["datastore"],
+        cooldown=30,
+        serving_prefixlen=32,
+        clock=clock,
+    )
+    other = store_before.allocation(key(1))
+    assert other is not None
+    write_release(
+        tmp_path / "spool",
+        network="net",
+        container_id="old-pod",
+        ifname="eth0",
+        addresses=(str(other.address),),
+    )
+    store, _ = run(provider, clock, state, tmp_path)
+    assert store.allocation(key(1)) == other
+
+
+def test_corrupt_checkpoint_is_moved_aside_and_reported_lost(tmp_path: Path):
+    path = tmp_path / "checkpoint.json"
+    path.write_text("{not json")
+    state, status = read_checkpoint(FileCheckpoint(path))
+    assert (state, status) == (None, "lost")
+    assert not path.exists()
+    assert len(list(tmp_path.glob("checkpoint.json.corrupt-*"))) == 1
+
+
+def test_inconsistent_checkpoint_state_is_quarantined(tmp_path: Path):
+    provider, clock, state = node_with_pods(2)
+    allocations = state["datastore"]["allocations"]
+    allocations[1]["address"] = allocations[0]["address"]  # one address, two pods
+    path = tmp_path / "checkpoint.json"
+    FileCheckpoint(path).save(json.loads(json.dumps(state)))
+    checkpoint = FileCheckpoint(path)
+    loaded, _ = read_checkpoint(checkpoint)
+    provider.calls.clear()
+    store, report = recover(
+        state=loaded,
+        checkpoint=checkpoint,
+        provider=provider,
+        pods_allowed=lambda i: True,
+        host_pods=None,
+        spool_dir=tmp_path / "spool",
+        cooldown=30,
+        clock=clock,
+    )
+    assert report.checkpoint == "lost"
+    assert store.allocations() == []
+    assert len(list(tmp_path.glob("checkpoint.json.corrupt-*"))) == 1
+    assert IPv4Address(allocations[0]["address"]) in {
+        b.cidr.network_address for i in store.interfaces() for b in i.blocks
+    }
