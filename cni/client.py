@@ -16,11 +16,12 @@ import socket
 import time
 
 from cni.errors import TRY_AGAIN_LATER, CniError
-from cni.wire import Request, decode_reply, encode_request, read_message, send_message
+from cni.framing import read_message, send_message
+from cni.wire import Request, decode_reply, encode_request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from cni.wire import Args
+    from cni.messages import Args
 
 
 def new_request(op: str, args: Args, *, timeout: float) -> Request:

@@ -1,4 +1,7 @@
-"""The protocol between vpc-cni and vpc-ipamd (version 1): message records, codec, framing.
+"""The protocol between vpc-cni and vpc-ipamd (version 1): the codec.
+
+Records live in cni.messages, socket framing in cni.framing; this module turns records into
+bytes and back.
 
 Owns the bytes on the unix socket, so that the binary and the daemon cannot disagree about
 them. A connection carries one request and one reply, each one line of compact UTF-8 JSON
@@ -21,17 +24,44 @@ the runtime in the daemon's words.
 from __future__ import annotations
 
 import json
-import time
 
-from cni._base import Record, is_valid_cni_name, type_name
+from cni._base import is_valid_cni_name, type_name
 from cni.env import interface_name_problem
 from cni.errors import DECODING_FAILURE, INTERNAL, PROTOCOL_MISMATCH, CniError
+from cni.messages import (
+    _ARGS_TYPE,
+    GcArgs,
+    HealthArgs,
+    PodArgs,
+    Reply,
+    Request,
+    StatusArgs,
+)
 from cni.netconf import GCAttachment
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
+
+    from cni.messages import Args
+
+__all__ = [
+    "DEFAULT_SOCKET_PATH",
+    "MAX_MESSAGE",
+    "OPS",
+    "PROTOCOL_VERSION",
+    "GcArgs",
+    "HealthArgs",
+    "PodArgs",
+    "Reply",
+    "Request",
+    "StatusArgs",
+    "decode_reply",
+    "decode_request",
+    "encode_reply",
+    "encode_request",
+    "too_large",
+]
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 64 * 1024  # bytes per message, newline included
@@ -59,131 +89,7 @@ _ARG_RULES: dict[str, dict[str, str]] = {
 }
 OPS: tuple[str, ...] = tuple(_ARG_RULES)
 
-_CHUNK = 16 * 1024
 _ERROR_TEXT_CAP = 1000  # characters of msg/details kept when a full error reply is too large
-
-
-class PodArgs(Record):
-    """Arguments of add, del and check. ``prev_result`` (del/check only) is the CNI result
-    object as the runtime passed it, or None; the daemon parses it."""
-
-    __slots__ = (
-        "container_id",
-        "ifname",
-        "netns",
-        "network",
-        "pod_name",
-        "pod_namespace",
-        "pod_uid",
-        "prev_result",
-    )
-    network: str
-    container_id: str
-    ifname: str
-    netns: str
-    pod_namespace: str
-    pod_name: str
-    pod_uid: str
-    prev_result: dict[str, object] | None
-
-    def __init__(
-        self,
-        *,
-        network: str,
-        container_id: str,
-        ifname: str,
-        netns: str = "",
-        pod_namespace: str = "",
-        pod_name: str = "",
-        pod_uid: str = "",
-        prev_result: dict[str, object] | None = None,
-    ) -> None:
-        self.network, self.container_id, self.ifname = network, container_id, ifname
-        self.netns, self.pod_namespace, self.pod_name = netns, pod_namespace, pod_name
-        self.pod_uid, self.prev_result = pod_uid, prev_result
-
-
-class GcArgs(Record):
-    """``valid_attachments`` None means "not given", which is not the same as empty."""
-
-    __slots__ = ("network", "valid_attachments")
-    network: str
-    valid_attachments: tuple[GCAttachment, ...] | None
-
-    def __init__(
-        self, *, network: str, valid_attachments: tuple[GCAttachment, ...] | None = None
-    ) -> None:
-        self.network, self.valid_attachments = network, valid_attachments
-
-
-class StatusArgs(Record):
-    __slots__ = ("network",)
-    network: str
-
-    def __init__(self, *, network: str) -> None:
-        self.network = network
-
-
-class HealthArgs(Record):
-    __slots__ = ()
-
-
-if TYPE_CHECKING:
-    Args = PodArgs | GcArgs | StatusArgs | HealthArgs
-
-_ARGS_TYPE: dict[str, Callable[..., Args]] = {
-    "add": PodArgs,
-    "del": PodArgs,
-    "check": PodArgs,
-    "gc": GcArgs,
-    "status": StatusArgs,
-    "health": HealthArgs,
-}
-
-
-class Request(Record):
-    __slots__ = ("args", "deadline_ms", "op", "request_id")
-    op: str
-    args: Args
-    request_id: str  # "id" on the wire; for logs on both sides
-    deadline_ms: int  # how long the client waits; the daemon must answer well before
-
-    def __init__(self, *, op: str, args: Args, request_id: str, deadline_ms: int) -> None:
-        self.op, self.args, self.request_id, self.deadline_ms = op, args, request_id, deadline_ms
-
-
-class Reply(Record):
-    """Exactly one of ``result`` and ``error`` is set."""
-
-    __slots__ = ("error", "result")
-    result: dict[str, object] | None
-    error: CniError | None
-
-    def __init__(
-        self, *, result: dict[str, object] | None = None, error: CniError | None = None
-    ) -> None:
-        if (result is None) == (error is None):
-            raise ValueError("a Reply has exactly one of result and error")
-        self.result, self.error = result, error
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def unwrap(self) -> dict[str, object]:
-        """The result, or raise the daemon's error unchanged."""
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None  # the constructor guarantees it
-        return self.result
-
-
-class ConnectionClosed(ConnectionError):
-    """The peer closed the connection before a whole message arrived."""
-
-    def __init__(self, received: int) -> None:
-        super().__init__(f"connection closed after {received} bytes, before the end of line")
-        self.received = received
 
 
 # --- encoding ----------------------------------------------------------------------------
@@ -330,7 +236,7 @@ def _decode_object(data: bytes, what: str) -> dict[str, object]:
     if data.endswith(b"\n"):
         data = data[:-1]
     if len(data) >= MAX_MESSAGE:
-        raise _too_large(f"the vpc-ipamd {what}")
+        raise too_large(f"the vpc-ipamd {what}")
     try:
         text = data.decode("utf-8")
         if "\n" in text:
@@ -376,7 +282,7 @@ def _version_mismatch(*, local: str, peer: str, peer_version: int) -> CniError:
     )
 
 
-def _too_large(what: str) -> CniError:
+def too_large(what: str) -> CniError:
     return CniError(
         DECODING_FAILURE,
         f"{what} is too large for the wire protocol",
@@ -450,42 +356,3 @@ def _attachments(
         ifname = _text(_IFNAME, item, "ifname", f"{path}[{i}].ifname", problems)
         found.append(GCAttachment(container_id, ifname))
     return tuple(found)
-
-
-# --- framing -----------------------------------------------------------------------------
-
-
-def send_message(sock: socket.socket, data: bytes, *, deadline: float) -> None:
-    """Send one encoded message before ``deadline`` (a ``time.monotonic()`` value)."""
-    sock.settimeout(_remaining(deadline))
-    sock.sendall(data)
-
-
-def read_message(sock: socket.socket, *, deadline: float) -> bytes:
-    """Read one line (returned without its newline) before ``deadline``.
-
-    Never holds more than MAX_MESSAGE bytes: a peer that sends that much without a newline
-    gets CniError code 6 and the rest stays unread. TimeoutError when the deadline passes,
-    ConnectionClosed when the peer closes first, OSError for other socket failures. Bytes
-    after the newline are ignored (there is one message per connection).
-    """
-    buf = bytearray()
-    while True:
-        if len(buf) >= MAX_MESSAGE:
-            raise _too_large("the message")
-        sock.settimeout(_remaining(deadline))
-        chunk = sock.recv(min(_CHUNK, MAX_MESSAGE - len(buf)))
-        if not chunk:
-            raise ConnectionClosed(len(buf))
-        end = chunk.find(b"\n")
-        if end >= 0:
-            buf += chunk[:end]
-            return bytes(buf)
-        buf += chunk
-
-
-def _remaining(deadline: float) -> float:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("deadline passed")
-    return remaining

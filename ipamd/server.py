@@ -24,16 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from cni.errors import DECODING_FAILURE, INTERNAL, TRY_AGAIN_LATER, CniError
+from cni.framing import ConnectionClosed, read_message, send_message
 from cni.spool import ensure_private_dir
-from cni.wire import (
-    ConnectionClosed,
-    PodArgs,
-    Request,
-    decode_request,
-    encode_reply,
-    read_message,
-    send_message,
-)
+from cni.wire import PodArgs, Request, decode_request, encode_reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

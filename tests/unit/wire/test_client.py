@@ -13,7 +13,8 @@ import pytest
 
 from cni.client import call, new_request
 from cni.errors import DECODING_FAILURE, TRY_AGAIN_LATER, CniError
-from cni.wire import HealthArgs, PodArgs, Request, encode_request, read_message
+from cni.framing import read_message
+from cni.wire import HealthArgs, PodArgs, Request, encode_request
 
 REQUEST = Request(
     op="add",

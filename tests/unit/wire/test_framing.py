@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from cni.errors import DECODING_FAILURE, CniError
-from cni.wire import MAX_MESSAGE, ConnectionClosed, read_message, send_message
+from cni.framing import ConnectionClosed, read_message, send_message
+from cni.wire import MAX_MESSAGE
 
 
 @pytest.fixture
