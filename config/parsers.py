@@ -218,3 +218,14 @@ def absolute_path(max_bytes: int = 4095) -> Parser[Path]:
         return Path(raw)
 
     return Parser(f"an absolute path of at most {max_bytes} bytes", parse)
+
+
+def log_destination() -> Parser[str]:
+    """``stderr``, ``stdout`` or an absolute path."""
+
+    def parse(raw: str) -> str:
+        if raw in {"stderr", "stdout"} or (raw.startswith("/") and "\0" not in raw):
+            return raw
+        raise BadValueError("")
+
+    return Parser("stderr, stdout or an absolute file path", parse)

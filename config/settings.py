@@ -161,6 +161,12 @@ class DaemonSettings:
     kept well under the CNI binary's own timeout.
 
     ``VPC_IPAM_ADD_WAIT``, default ``10``; e.g. ``VPC_IPAM_ADD_WAIT=5``."""
+    log_file: str
+    """Where the daemon logs: ``stderr``, ``stdout``, or an absolute file path (rotated at
+    10 MiB, 5 files kept).
+
+    ``AWS_VPC_K8S_CNI_LOG_FILE``, default ``stderr``;
+    e.g. ``AWS_VPC_K8S_CNI_LOG_FILE=/var/log/vpc-ipam/ipamd.log``."""
     log_level: LogLevel
     """Log level (case-insensitive in the environment).
 

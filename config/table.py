@@ -195,6 +195,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
     _v("VPC_IPAM_DATAPLANE", "daemon.dataplane", p.choice(Dataplane), Dataplane.KERNEL),
     _v("VPC_IPAM_ADD_WAIT", "daemon.add_wait", _SECONDS, 10.0),
+    _v("AWS_VPC_K8S_CNI_LOG_FILE", "daemon.log_file", p.log_destination(), "stderr"),
     _v(
         "AWS_VPC_K8S_CNI_LOGLEVEL",
         "daemon.log_level",

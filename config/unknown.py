@@ -61,7 +61,6 @@ ANCHOR_ONLY: dict[str, str | None] = {
     "AWS_VPC_CNI_NODE_PORT_SUPPORT": "true",
     "AWS_VPC_K8S_CNI_BACKING_STORE": "/var/run/aws-node/ipam.json",
     "AWS_VPC_K8S_CNI_CONFIGURE_RPFILTER": None,
-    "AWS_VPC_K8S_CNI_LOG_FILE": "/host/var/log/aws-routed-eni/ipamd.log",
     "AWS_VPC_K8S_EGRESS_V4_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/egress-v4-plugin.log",
     "AWS_VPC_K8S_EGRESS_V6_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/egress-v6-plugin.log",
     "AWS_VPC_K8S_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/plugin.log",

@@ -10,9 +10,11 @@ checkpoint.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from config import Dataplane, Provider, Settings
@@ -37,12 +39,24 @@ class NotBuilt(Exception):
     """A setting asks for a part of the daemon that does not exist yet."""
 
 
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+LOG_KEEP = 5
+
+
 def configure_logging(settings: Settings) -> None:
+    destination = settings.daemon.log_file
+    handler: logging.Handler
+    if destination in {"stderr", "stdout"}:
+        handler = logging.StreamHandler(sys.stderr if destination == "stderr" else sys.stdout)
+    else:
+        Path(destination).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            destination, maxBytes=LOG_ROTATE_BYTES, backupCount=LOG_KEEP
+        )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.daemon.log_level.python_level,
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-        force=True,
+        level=settings.daemon.log_level.python_level, handlers=[handler], force=True
     )
 
 

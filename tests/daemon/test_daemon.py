@@ -110,3 +110,13 @@ def test_fifty_concurrent_adds_get_fifty_distinct_addresses(
     assert sorted(held.values()) == sorted(addresses)
     prefixes = [p["Ipv4Prefix"] for e in node.interfaces() for p in e.get("Ipv4Prefixes", [])]
     assert all(any(ip_address(a) in ip_network(p) for p in prefixes) for a in addresses)
+
+
+def test_logs_go_to_the_configured_file(make_daemon: Callable[..., Daemon]):
+    daemon = make_daemon()
+    log_file = daemon.workdir / "logs" / "ipamd.log"
+    daemon.extra_env["AWS_VPC_K8S_CNI_LOG_FILE"] = str(log_file)
+    daemon.start()
+    daemon.add("c1")
+    text = log_file.read_text()
+    assert "serving on" in text and "level=INFO" in text

@@ -154,6 +154,8 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_LEAK_SWEEP_MAX", "3", "aws.leak_sweep_max", 3, {}),
     ("VPC_IPAM_DATAPLANE", "none", "daemon.dataplane", "none", {}),
     ("VPC_IPAM_ADD_WAIT", "2.5", "daemon.add_wait", 2.5, {}),
+    ("AWS_VPC_K8S_CNI_LOG_FILE", "/var/log/x.log", "daemon.log_file", "/var/log/x.log", {}),
+    ("AWS_VPC_K8S_CNI_LOG_FILE", "stdout", "daemon.log_file", "stdout", {}),
 ]
 
 
@@ -270,6 +272,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("VPC_IPAM_LEAK_SWEEP_MAX", "-2", "expected an integer >= 1"),
     ("VPC_IPAM_DATAPLANE", "ebpf", "expected one of kernel, none"),
     ("VPC_IPAM_ADD_WAIT", "0", "expected a number > 0 (seconds)"),
+    ("AWS_VPC_K8S_CNI_LOG_FILE", "ipamd.log", "expected stderr, stdout or an absolute file"),
 ]
 
 
