@@ -1,0 +1,42 @@
+"""The installed plugin runs without our virtualenv; files appear whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ipamd.installer import PLUGIN_NAME, install, write_conflist
+
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+CONFLIST = {"cniVersion": "1.1.0", "name": "vpc-ipam", "plugins": [{"type": "vpc-cni"}]}
+
+
+@pytest.mark.skipif(SYSTEM_PYTHON is None, reason="needs the system's python3")
+def test_installed_plugin_answers_version_with_the_system_python(tmp_path: Path):
+    install(tmp_path / "bin", tmp_path / "net.d", CONFLIST, "10-vpc-ipam.conflist")
+    plugin = tmp_path / "bin" / PLUGIN_NAME
+    assert os.access(plugin, os.X_OK)
+    done = subprocess.run(
+        [str(SYSTEM_PYTHON), "-I", str(plugin)],
+        env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"},
+        input=b'{"cniVersion":"1.0.0"}',
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cniVersion"] == "1.0.0"
+
+
+def test_conflist_is_written_whole_and_readable_by_runtimes(tmp_path: Path):
+    target = tmp_path / "net.d" / "10-vpc-ipam.conflist"
+    write_conflist(target, CONFLIST)
+    write_conflist(target, {**CONFLIST, "name": "vpc-ipam-2"})
+    assert json.loads(target.read_text())["name"] == "vpc-ipam-2"
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in target.parent.iterdir()] == ["10-vpc-ipam.conflist"]
