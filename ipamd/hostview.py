@@ -43,7 +43,8 @@ def key_from_alias(alias: str | None) -> AllocationKey | None:
 
 def scan_host(veth_prefix: str, *, netns: str | None = None) -> tuple[HostPod, ...]:
     """Pod /32 routes of the main table whose device is a veth named with ``veth_prefix``."""
-    with NetNS(netns) if netns else IPRoute() as ipr:
+    # flags=0: never create the namespace (pyroute2 defaults to O_CREAT)
+    with NetNS(netns, flags=0) if netns else IPRoute() as ipr:
         veths = {
             link["index"]: (str(link.get("ifname")), link.get("ifalias"))
             for link in ipr.get_links()
