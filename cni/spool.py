@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 SPOOL_VERSION = 1
-DEFAULT_SPOOL_DIR = "/run/vpc-ipam/spool"
+DEFAULT_SPOOL_DIR = "/var/lib/vpc-ipam/spool"  # the daemon's VPC_IPAM_SPOOL_DIR default
 CORRUPT_SUFFIX = ".corrupt"
 MAX_ENTRY = 64 * 1024  # bytes; a bigger file is not one of ours
 

@@ -81,3 +81,17 @@ def test_module_does_not_import_slow_standard_library_modules(module: str) -> No
     loaded = {name for name, _ in modules_imported_by(module)}
 
     assert loaded & SLOW_STDLIB == set()
+
+
+@pytest.mark.parametrize("module", ["cni.main", "cni.plugin"])
+def test_the_add_path_leaves_the_del_fallback_unimported(module: str) -> None:
+    # cni.spool needs pathlib, a few ms that only a DEL without the daemon should pay.
+    loaded = {name for name, _ in modules_imported_by(module)}
+
+    assert loaded & {"cni.spool", "cni.delfallback", "cni.netlink", "pathlib"} == set()
+
+
+def test_version_does_not_import_the_daemon_client() -> None:
+    loaded = {name for name, _ in modules_imported_by("cni.main")}
+
+    assert loaded & {"cni.plugin", "cni.client", "socket", "ipaddress"} == set()
