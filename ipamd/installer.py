@@ -1,8 +1,12 @@
 """Installing the CNI plugin on the node, only once the daemon can serve it.
 
 The runtime on the host execs ``<bin dir>/vpc-cni``; our plugin is standard-library Python,
-so what is installed is one self-contained zipapp of the ``cni`` package (runnable by the
-host's ``python3``, no virtualenv needed). The conflist is written last, and only after the
+so what is installed is the ``cni`` package in a directory beside it, named by a digest of
+its sources, and a three-line launcher (runnable by the host's ``python3``, no virtualenv).
+Not a zipapp: nothing imported from a zip is cached, so every pod would pay ~16 ms to
+compile the package again; from a directory the host's python caches bytecode after the
+first run. An upgrade writes a new directory, then swaps the launcher atomically, then
+removes the old directory. The conflist is written last, and only after the
 daemon answers health: a node turns Ready when its CNI config appears, so it must not appear
 before pods can really get addresses. Both files are written to a temp name in the target
 directory, fsynced and renamed over the old one, so a runtime never sees half a file.
@@ -10,11 +14,11 @@ directory, fsynced and renamed over the old one, so a runtime never sees half a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-import zipapp
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +48,44 @@ def _atomic_write(target: Path, write: Any, mode: int) -> None:
         os.close(dir_fd)
 
 
-def build_plugin(target: Path) -> None:
-    """Write the ``vpc-cni`` zipapp (the ``cni`` package, entry ``cni.main:main``)."""
-    source = Path(cni.__file__).parent
-    with tempfile.TemporaryDirectory() as staging:
-        shutil.copytree(source, Path(staging) / "cni", ignore=shutil.ignore_patterns("__pycache__"))
+def _sources() -> list[Path]:
+    return sorted(Path(cni.__file__).parent.glob("*.py"))
 
-        def write(out: Any) -> None:
-            zipapp.create_archive(staging, out, interpreter=INTERPRETER, main="cni.main:main")
 
-        _atomic_write(target, write, 0o755)
+def _digest(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_plugin(target: Path) -> Path:
+    """Install the package directory (if this version is not there yet) and the launcher;
+    returns the package directory."""
+    files = _sources()
+    lib = target.parent / f".{target.name}-lib-{_digest(files)}"
+    if not lib.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+        try:
+            (staging / "cni").mkdir()
+            for path in files:
+                shutil.copy2(path, staging / "cni" / path.name)
+            os.chmod(staging, 0o755)
+            os.rename(staging, lib)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    launcher = (
+        f"#!{INTERPRETER}\n"
+        f"import sys; sys.path.insert(0, {str(lib)!r})\n"
+        "from cni.main import main; sys.exit(main())\n"
+    ).encode()
+    _atomic_write(target, lambda out: out.write(launcher), 0o755)
+    for old in target.parent.glob(f".{target.name}-lib-*"):
+        if old != lib:
+            shutil.rmtree(old, ignore_errors=True)
+    return lib
 
 
 def write_conflist(target: Path, conflist: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ipamd.installer import PLUGIN_NAME, install, write_conflist
+from ipamd.installer import PLUGIN_NAME, build_plugin, install, write_conflist
 
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 CONFLIST = {"cniVersion": "1.1.0", "name": "vpc-ipam", "plugins": [{"type": "vpc-cni"}]}
@@ -31,6 +31,26 @@ def test_installed_plugin_answers_version_with_the_system_python(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["cniVersion"] == "1.0.0"
+
+
+def test_reinstalling_the_same_version_keeps_one_package_dir_and_its_bytecode(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    first = build_plugin(bin_dir / PLUGIN_NAME)
+    (first / "cni" / "__pycache__").mkdir()  # as the host's python leaves it after a run
+    second = build_plugin(bin_dir / PLUGIN_NAME)
+    assert second == first
+    assert (first / "cni" / "__pycache__").is_dir()
+    libs = [p.name for p in bin_dir.iterdir() if p.name.startswith(".")]
+    assert libs == [first.name]
+
+
+def test_a_new_version_replaces_the_old_package_dir(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    stale = bin_dir / f".{PLUGIN_NAME}-lib-0000000000000000"
+    stale.mkdir(parents=True)
+    current = build_plugin(bin_dir / PLUGIN_NAME)
+    assert not stale.exists() and current.exists()
+    assert str(current) in (bin_dir / PLUGIN_NAME).read_text()
 
 
 def test_conflist_is_written_whole_and_readable_by_runtimes(tmp_path: Path):
