@@ -8,23 +8,29 @@ What one pod gets (DESIGN.md section 5):
 - in the pod: ``podIP/32``, ``lo`` up, ``169.254.1.1 dev <ifname> scope link``, ``default
   via 169.254.1.1`` and a permanent neighbor entry for 169.254.1.1 at the host end's MAC;
 - on the host: ``podIP/32 dev <veth> scope link`` in main, rule 512 ``to podIP lookup
-  main`` and, for an address of a secondary interface, rule 1536 ``from podIP lookup
-  <that interface's table>``.
+  main`` and, for an address of a secondary interface, rules 1536 to that interface's
+  table: with SNAT on, one ``from podIP to <VPC CIDR> lookup <table>`` per VPC CIDR, so
+  traffic leaving the VPC takes the main table (the primary interface, where it is SNATed
+  to the primary address); with external SNAT, one ``from podIP lookup <table>``
+  (docs/decisions.md, "Rule 1536 must depend on SNAT").
 
 ``wire`` converges: a veth of the same attachment left by an earlier ADD is replaced, rules
-already present are kept (one of each), so a retried ADD succeeds. When a step fails, what
-the call created is removed before the error propagates. ``unwire`` deletes the host end
-(the pod end and the host route go with it) and the pod's rules; what is already gone is
-fine. ``check`` (in ``podcheck``) lists what drifted.
+already present are kept (one of each), rules of ours for the address that say anything
+else are removed (say after the VPC gained a CIDR or the SNAT mode changed) and missing
+ones added, so a retried ADD succeeds. When a step fails, what the call created is
+removed before the error propagates. ``unwire`` deletes the host end (the pod end and the
+host route go with it) and the pod's rules, whatever their destinations; what is already
+gone is fine. ``check`` (in ``podcheck``) lists what drifted.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import socket
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from ipamd.dataplane import podcheck
@@ -33,10 +39,14 @@ from ipamd.dataplane.rtnl import (
     GATEWAY,
     NUD_PERMANENT,
     SCOPE_LINK,
+    FromRule,
     WiringFailed,
-    add_rule,
+    add_from_rule,
+    add_to_rule,
     delete_link,
     delete_rule,
+    destination,
+    from_rule,
     host_routes,
     is_to_rule,
     link,
@@ -56,7 +66,14 @@ MAX_PREFIX = 4
 
 
 class KernelDataplane:
-    """Wires pods with netlink; the host side lives in ``host_netns`` (None: our own)."""
+    """Wires pods with netlink; the host side lives in ``host_netns`` (None: our own).
+
+    ``table_for`` gives the route table of an interface, None for the primary one.
+    ``secondary_destinations`` answers, each time a pod of a secondary interface is wired
+    or checked, where its traffic must use that interface's table: the VPC's CIDRs when
+    SNAT is on (one rule 1536 each; it must name at least one), None with external SNAT
+    (one rule 1536 for every destination). It is asked each time because the VPC's CIDRs
+    can change while the daemon runs."""
 
     wires_pods = True
 
@@ -66,6 +83,7 @@ class KernelDataplane:
         pod_mtu: int,
         *,
         table_for: Callable[[str], int | None],
+        secondary_destinations: Callable[[], tuple[IPv4Network, ...] | None],
         host_netns: str | None = None,
     ) -> None:
         if not 1 <= len(veth_prefix) <= MAX_PREFIX:
@@ -74,6 +92,23 @@ class KernelDataplane:
         self.pod_mtu = pod_mtu
         self.host_netns = host_netns
         self.table_for = table_for
+        self.secondary_destinations = secondary_destinations
+
+    def from_rules(self, interface_id: str) -> list[FromRule]:
+        """The rules 1536 an address of ``interface_id`` needs: none on the primary
+        interface, else one per VPC CIDR (SNAT on) or one for every destination."""
+        table = self.table_for(interface_id)
+        if table is None:
+            return []
+        destinations = self.secondary_destinations()
+        if destinations is None:
+            return [FromRule(None, table)]
+        if not destinations:
+            raise WiringFailed(
+                "SNAT is on but no VPC CIDR is known: a pod of a secondary interface "
+                "would get no rule to its table"
+            )
+        return list(dict.fromkeys(FromRule(destination(cidr), table) for cidr in destinations))
 
     def host_veth_name(self, key: AllocationKey) -> str:
         """``<prefix>`` + hex of sha1 of the key, 15 characters in all."""
@@ -163,9 +198,9 @@ class KernelDataplane:
                 scope=SCOPE_LINK,
                 table=MAIN_TABLE,
             )
-        table = self.table_for(allocation.interface_id)
+        wanted = self.from_rules(allocation.interface_id)
         with step(f"adding the policy rules of {address}"):
-            self._converge_rules(host, address, table, undo)
+            self._converge_rules(host, address, wanted, undo)
         return host_mac, pod_mac
 
     def _clear_earlier(self, host: Any, veth: str, key: AllocationKey) -> None:
@@ -203,26 +238,31 @@ class KernelDataplane:
             return str(dev.get("address"))
 
     def _converge_rules(
-        self, host: Any, address: str, table: int | None, undo: list[Callable[[], None]]
+        self, host: Any, address: str, wanted: list[FromRule], undo: list[Callable[[], None]]
     ) -> None:
-        """Rule 512 to main and (secondary interface) rule 1536 to ``table``: exactly one
-        each; rules of ours for the address that say anything else are removed."""
-        have_to = have_from = False
+        """Rule 512 to main and the rules 1536 in ``wanted``: exactly one each; rules of
+        ours for the address that say anything else are removed first (the kernel refuses
+        a catch-all ``from`` rule while one with a ``to`` and the same table exists)."""
+        have_to = False
+        have_from: set[FromRule] = set()
         for rule in pod_rules(host, address):
             if is_to_rule(rule):
                 if have_to or rule_table(rule) != MAIN_TABLE:
                     delete_rule(host, rule)
                 have_to = have_to or rule_table(rule) == MAIN_TABLE
             else:
-                if have_from or table is None or rule_table(rule) != table:
+                found = from_rule(rule)
+                if found in have_from or found not in wanted:
                     delete_rule(host, rule)
-                have_from = have_from or (table is not None and rule_table(rule) == table)
+                else:
+                    have_from.add(found)
         if not have_to:
-            add_rule(host, address, to_pod=True, table=MAIN_TABLE)
-            undo.append(lambda: _delete_our_rules(host, address, to_pod=True))
-        if table is not None and not have_from:
-            add_rule(host, address, to_pod=False, table=table)
-            undo.append(lambda: _delete_our_rules(host, address, to_pod=False))
+            add_to_rule(host, address)
+            undo.append(lambda: _delete_to_rules(host, address))
+        for each in wanted:
+            if each not in have_from:
+                add_from_rule(host, address, each)
+                undo.append(functools.partial(_delete_from_rule, host, address, each))
 
     def unwire(self, key: AllocationKey, netns: str, *, address: IPv4Address | None = None) -> None:
         """Delete the attachment's host veth (found by name or alias) and the rules of its
@@ -253,7 +293,13 @@ class KernelDataplane:
         return podcheck.drift(self, allocation, netns, ifname)
 
 
-def _delete_our_rules(host: Any, address: str, *, to_pod: bool) -> None:
+def _delete_to_rules(host: Any, address: str) -> None:
     for rule in pod_rules(host, address):
-        if is_to_rule(rule) == to_pod:
+        if is_to_rule(rule):
+            delete_rule(host, rule)
+
+
+def _delete_from_rule(host: Any, address: str, wanted: FromRule) -> None:
+    for rule in pod_rules(host, address):
+        if not is_to_rule(rule) and from_rule(rule) == wanted:
             delete_rule(host, rule)

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from ipamd.dataplane.nsfd import NotANetworkNamespace, netlink, pod_netns
 from ipamd.dataplane.rtnl import (
-    FROM_POD_PRIORITY,
     GATEWAY,
     NUD_PERMANENT,
     SCOPE_LINK,
     TO_POD_PRIORITY,
+    FromRule,
     Msg,
+    WiringFailed,
+    from_rule,
     is_to_rule,
     is_up,
     link,
@@ -41,7 +43,12 @@ def drift(dp: KernelDataplane, allocation: Allocation, netns: str, ifname: str) 
         else:
             found += _host_end(dp, host_end, allocation)
         found += _host_route(host, address, veth, host_end)
-        found += _rules(host, address, dp.table_for(allocation.interface_id))
+        try:
+            wanted = dp.from_rules(allocation.interface_id)
+        except WiringFailed as error:
+            found.append(f"the rules of {address} cannot be checked: {error}")
+        else:
+            found += _rules(host, address, wanted)
     try:
         with pod_netns(netns, dp.host_netns) as fd, netlink(fd) as pod:
             found += _pod(dp, pod, address, ifname, host_end)
@@ -82,27 +89,27 @@ def _host_route(host: Any, address: str, veth: str, host_end: Msg | None) -> lis
     return []
 
 
-def _rules(host: Any, address: str, table: int | None) -> list[str]:
+def _rules(host: Any, address: str, wanted: list[FromRule]) -> list[str]:
     found = []
     rules = pod_rules(host, address)
     to_tables = sorted(rule_table(r) for r in rules if is_to_rule(r))
-    from_tables = sorted(rule_table(r) for r in rules if not is_to_rule(r))
     to_rule = f"rule {TO_POD_PRIORITY} 'to {address} lookup main'"
     if not to_tables:
         found.append(f"{to_rule} is missing")
     elif to_tables != [MAIN_TABLE]:
         found.append(f"{to_rule} is wrong: found lookups of tables {to_tables}")
-    if table is None and from_tables:
-        found.append(
-            f"rule {FROM_POD_PRIORITY} 'from {address} lookup {from_tables[0]}' exists, "
-            "but the address is on the primary interface"
-        )
-    elif table is not None:
-        from_rule = f"rule {FROM_POD_PRIORITY} 'from {address} lookup {table}'"
-        if not from_tables:
-            found.append(f"{from_rule} is missing")
-        elif from_tables != [table]:
-            found.append(f"{from_rule} is wrong: found lookups of tables {from_tables}")
+    present = [from_rule(r) for r in rules if not is_to_rule(r)]
+    found += [f"{rule.describe(address)} is missing" for rule in wanted if rule not in present]
+    expected = ", ".join(f"'{r.selector(address)}'" for r in wanted)
+    for rule in dict.fromkeys(present):
+        if not wanted:
+            found.append(
+                f"{rule.describe(address)} exists, but the address is on the primary interface"
+            )
+        elif rule not in wanted:
+            found.append(f"{rule.describe(address)} is unexpected (expected: {expected})")
+        elif (times := present.count(rule)) > 1:
+            found.append(f"{rule.describe(address)} exists {times} times")
     return found
 
 

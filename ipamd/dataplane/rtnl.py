@@ -11,7 +11,8 @@ import errno
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from ipaddress import IPv4Network
+from typing import Any, NamedTuple
 
 from pyroute2 import NetlinkError
 
@@ -29,6 +30,22 @@ NUD_PERMANENT = 0x80
 IFF_UP = 0x1
 GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV)
 """What the kernel answers when the thing to delete or read is already gone."""
+
+
+class FromRule(NamedTuple):
+    """A rule 1536 of a pod address: ``from <address> [to <dst>] lookup <table>``."""
+
+    dst: IPv4Network | None
+    """The destinations it covers; None for all (no ``to`` selector)."""
+    table: int
+
+    def selector(self, address: str) -> str:
+        """``from <address> [to <dst>] lookup <table>``, as ``ip rule`` would say it."""
+        to = "" if self.dst is None else f" to {self.dst}"
+        return f"from {address}{to} lookup {self.table}"
+
+    def describe(self, address: str) -> str:
+        return f"rule {FROM_POD_PRIORITY} '{self.selector(address)}'"
 
 
 class WiringFailed(RuntimeError):
@@ -80,13 +97,27 @@ def rule_table(rule: Msg) -> int:
     return int(rule.get("table") or rule["table"])
 
 
+def destination(network: IPv4Network) -> IPv4Network | None:
+    """``network`` as a rule's ``to`` selector: None for 0.0.0.0/0, which the kernel keeps
+    as no selector at all."""
+    return network if network.prefixlen else None
+
+
+def from_rule(rule: Msg) -> FromRule:
+    """A priority 1536 rule (see ``pod_rules``) as a FromRule."""
+    dst, length = rule.get("dst"), rule["dst_len"]
+    network = IPv4Network(f"{dst}/{length}", strict=False) if dst and length else None
+    return FromRule(network, rule_table(rule))
+
+
 def pod_rules(ipr: Any, address: str) -> list[Msg]:
-    """Rules of ours for ``address``: priority 512 ``to`` it, priority 1536 ``from`` it."""
+    """Rules of ours for ``address``: priority 512 ``to`` it, priority 1536 ``from`` it
+    (to any destination)."""
     found = []
     for rule in ipr.get_rules(family=socket.AF_INET):
         priority = rule.get("priority") or 0
         to_pod = rule.get("dst") == address and rule["dst_len"] == 32 and not rule.get("src")
-        from_pod = rule.get("src") == address and rule["src_len"] == 32 and not rule.get("dst")
+        from_pod = rule.get("src") == address and rule["src_len"] == 32
         if (priority == TO_POD_PRIORITY and to_pod) or (priority == FROM_POD_PRIORITY and from_pod):
             found.append(rule)
     return found
@@ -96,18 +127,33 @@ def is_to_rule(rule: Msg) -> bool:
     return (rule.get("priority") or 0) == TO_POD_PRIORITY
 
 
-def add_rule(ipr: Any, address: str, *, to_pod: bool, table: int) -> None:
-    if to_pod:
-        where = {"dst": address, "dst_len": 32}
-        priority = TO_POD_PRIORITY
-    else:
-        where = {"src": address, "src_len": 32}
-        priority = FROM_POD_PRIORITY
-    ipr.rule("add", family=socket.AF_INET, priority=priority, table=table, **where)
+def add_to_rule(ipr: Any, address: str) -> None:
+    """Rule 512 ``to <address> lookup main``."""
+    ipr.rule(
+        "add",
+        family=socket.AF_INET,
+        priority=TO_POD_PRIORITY,
+        table=MAIN_TABLE,
+        dst=address,
+        dst_len=32,
+    )
+
+
+def add_from_rule(ipr: Any, address: str, rule: FromRule) -> None:
+    """Rule 1536 ``from <address> [to <rule.dst>] lookup <rule.table>``."""
+    where: dict[str, object] = {"src": address, "src_len": 32}
+    if rule.dst is not None:
+        where.update(dst=str(rule.dst.network_address), dst_len=rule.dst.prefixlen)
+    ipr.rule("add", family=socket.AF_INET, priority=FROM_POD_PRIORITY, table=rule.table, **where)
 
 
 def delete_rule(ipr: Any, rule: Msg) -> None:
-    """Delete exactly this rule (matched on priority, selector and table); gone is fine."""
+    """Delete this rule (matched on priority, selector and table); gone is fine.
+
+    The kernel deletes the first rule that matches the selectors given, so a rule without
+    ``to`` stands for any ``to``. That still deletes the rule itself when rules are deleted
+    in the order they are listed: the kernel refuses to add a rule without ``to`` after one
+    of the same priority, source and table that has one, so it is always listed first."""
     where: dict[str, object] = {}
     if rule.get("dst"):
         where.update(dst=rule.get("dst"), dst_len=rule["dst_len"])

@@ -7,6 +7,7 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
+from ipamd.dataplane.pod import KernelDataplane
 from ipamd.model import Allocation, AllocationKey, PodRef
 from tests.netns.conftest import in_netns, ip_json
 
@@ -16,6 +17,52 @@ TABLES = {SECONDARY: 3}
 """table_for: the secondary interface (device index 2) has table 3; the primary has none."""
 MTU = 1400
 GATEWAY = "169.254.1.1"
+VPC_CIDRS = (IPv4Network("10.0.0.0/16"), IPv4Network("100.64.0.0/16"))
+"""The VPC's CIDRs; the pods' addresses are in the first."""
+
+
+class Destinations:
+    """``secondary_destinations`` whose answer a test can change: the VPC's CIDRs (SNAT
+    on, the default) or None (external SNAT)."""
+
+    def __init__(self, answer: tuple[IPv4Network, ...] | None = VPC_CIDRS) -> None:
+        self.answer = answer
+
+    def __call__(self) -> tuple[IPv4Network, ...] | None:
+        return self.answer
+
+
+def kernel_dataplane(
+    host_netns: str | None,
+    prefix: str = "eni",
+    *,
+    destinations: Destinations | None = None,
+) -> KernelDataplane:
+    """A KernelDataplane with TABLES and (unless given) SNAT on over VPC_CIDRS."""
+    return KernelDataplane(
+        prefix,
+        MTU,
+        host_netns=host_netns,
+        table_for=TABLES.get,
+        secondary_destinations=destinations or Destinations(),
+    )
+
+
+def from_rules(address: str, table: str, *cidrs: IPv4Network) -> list[dict[str, Any]]:
+    """How ``ip -j rule`` lists the rules 1536 of ``address``: one per CIDR, or without
+    CIDRs the one for every destination."""
+    if not cidrs:
+        return [{"priority": 1536, "src": address, "table": table}]
+    return [
+        {
+            "priority": 1536,
+            "src": address,
+            "dst": str(cidr.network_address),
+            "dstlen": cidr.prefixlen,
+            "table": table,
+        }
+        for cidr in cidrs
+    ]
 
 
 def allocation(address: str, container: str = "c0ffee", interface: str = PRIMARY) -> Allocation:

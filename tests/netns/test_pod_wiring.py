@@ -6,6 +6,7 @@ Every namespace is made for the test and deleted after it; the host's own is nev
 from __future__ import annotations
 
 from collections.abc import Callable
+from ipaddress import IPv4Network
 
 import pytest
 
@@ -16,8 +17,11 @@ from tests.netns.pods import (
     GATEWAY,
     MTU,
     SECONDARY,
-    TABLES,
+    VPC_CIDRS,
+    Destinations,
     allocation,
+    from_rules,
+    kernel_dataplane,
     link_named,
     path,
     ping,
@@ -28,9 +32,14 @@ from tests.netns.pods import (
 pytestmark = pytest.mark.netns
 
 
+TO_RULE = {"priority": 512, "src": "all", "dst": "10.0.2.7", "table": "main"}
+"""Rule 512 of the secondary interface's pod address 10.0.2.7, as ``ip -j rule`` lists it."""
+
+
 @pytest.fixture
 def dp(netns: str) -> KernelDataplane:
-    return KernelDataplane("eni", MTU, host_netns=netns, table_for=TABLES.get)
+    """SNAT on, over the two VPC_CIDRS."""
+    return kernel_dataplane(netns)
 
 
 def test_wire_creates_every_piece(netns: str, make_netns: Callable[[str], str], dp):
@@ -83,13 +92,51 @@ def test_wire_creates_every_piece(netns: str, make_netns: Callable[[str], str], 
     ]
 
 
-def test_a_secondary_interface_address_gets_the_from_rule(netns, make_netns, dp):
+def test_with_snat_a_secondary_interface_address_gets_a_from_rule_per_vpc_cidr(
+    netns, make_netns, dp
+):
     pod = make_netns("pod")
-    dp.wire(allocation("10.0.2.7", interface=SECONDARY), path(pod), "eth0")
-    assert rules_of(netns, "10.0.2.7") == [
-        {"priority": 512, "src": "all", "dst": "10.0.2.7", "table": "main"},
-        {"priority": 1536, "src": "10.0.2.7", "table": "3"},
+    pod_b = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(pod_b, path(pod), "eth0")
+    assert rules_of(netns, "10.0.2.7") == [TO_RULE, *from_rules("10.0.2.7", "3", *VPC_CIDRS)]
+    assert dp.check(pod_b, path(pod), "eth0") == []
+
+
+def test_with_external_snat_a_secondary_interface_address_gets_one_from_rule(netns, make_netns):
+    dp = kernel_dataplane(netns, destinations=Destinations(None))
+    pod = make_netns("pod")
+    pod_b = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(pod_b, path(pod), "eth0")
+    assert rules_of(netns, "10.0.2.7") == [TO_RULE, *from_rules("10.0.2.7", "3")]
+    assert dp.check(pod_b, path(pod), "eth0") == []
+
+
+@pytest.mark.parametrize("answer", [VPC_CIDRS, None], ids=["snat", "external-snat"])
+def test_a_primary_interface_address_gets_no_from_rule(netns, make_netns, answer):
+    dp = kernel_dataplane(netns, destinations=Destinations(answer))
+    pod = make_netns("pod")
+    pod_a = allocation("10.0.1.5")
+    dp.wire(pod_a, path(pod), "eth0")
+    assert rules_of(netns, "10.0.1.5") == [
+        {"priority": 512, "src": "all", "dst": "10.0.1.5", "table": "main"}
     ]
+    assert dp.check(pod_a, path(pod), "eth0") == []
+
+
+def test_wiring_again_after_the_answer_changed_converges(netns, make_netns):
+    destinations = Destinations()
+    dp = kernel_dataplane(netns, destinations=destinations)
+    pod = make_netns("pod")
+    pod_b = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(pod_b, path(pod), "eth0")
+    more = (*VPC_CIDRS, IPv4Network("172.31.0.0/16"))
+    answers: list[tuple[IPv4Network, ...] | None] = [more, VPC_CIDRS[1:], None, VPC_CIDRS]
+    for answer in answers:  # the VPC gains a CIDR, loses two, SNAT goes external and back
+        destinations.answer = answer
+        assert dp.check(pod_b, path(pod), "eth0") != []
+        dp.wire(pod_b, path(pod), "eth0")
+        assert rules_of(netns, "10.0.2.7") == [TO_RULE, *from_rules("10.0.2.7", "3", *answer or ())]
+        assert dp.check(pod_b, path(pod), "eth0") == []
 
 
 def test_add_twice_gives_the_same_result_and_one_of_each(netns, make_netns, dp):
@@ -99,7 +146,7 @@ def test_add_twice_gives_the_same_result_and_one_of_each(netns, make_netns, dp):
     after_first = (snapshot(netns), snapshot(pod))
     assert dp.wire(pod_b, path(pod), "eth0") == first
     assert (snapshot(netns), snapshot(pod)) == after_first
-    assert len(rules_of(netns, "10.0.2.7")) == 2
+    assert len(rules_of(netns, "10.0.2.7")) == 1 + len(VPC_CIDRS)
     assert len(ip_json(netns, "route", "show", "10.0.2.7/32")) == 1
 
 
@@ -109,11 +156,24 @@ def test_a_retry_over_a_broken_wiring_rebuilds_it(netns, make_netns, dp):
     dp.wire(pod_b, path(pod), "eth0")
     ip(pod, "route", "del", "default")
     ip(netns, "rule", "add", "priority", "1536", "from", "10.0.2.7", "lookup", "9")
+    ip(
+        netns,
+        "rule",
+        "add",
+        "priority",
+        "1536",
+        "from",
+        "10.0.2.7",
+        "to",
+        "10.9.0.0/16",
+        "lookup",
+        "3",
+    )
     assert dp.check(pod_b, path(pod), "eth0") != []
     dp.wire(pod_b, path(pod), "eth0")
     assert dp.check(pod_b, path(pod), "eth0") == []
     assert [x["ifname"] for x in ip_json(netns, "link")] == ["lo", dp.host_veth_name(pod_b.key)]
-    assert len(rules_of(netns, "10.0.2.7")) == 2
+    assert rules_of(netns, "10.0.2.7") == [TO_RULE, *from_rules("10.0.2.7", "3", *VPC_CIDRS)]
 
 
 def test_unwire_removes_exactly_what_wire_made(netns, make_netns, dp):
@@ -133,13 +193,41 @@ def test_unwire_removes_exactly_what_wire_made(netns, make_netns, dp):
     assert snapshot(netns) == before
 
 
+@pytest.mark.parametrize("answer", [VPC_CIDRS, None], ids=["snat", "external-snat"])
+def test_unwire_removes_every_from_rule_of_the_address(netns, make_netns, answer):
+    destinations = Destinations(answer)
+    dp = kernel_dataplane(netns, destinations=destinations)
+    pod = make_netns("pod")
+    before = snapshot(netns)
+    pod_b = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(pod_b, path(pod), "eth0")
+    ip(
+        netns,
+        "rule",
+        "add",
+        "priority",
+        "1536",
+        "from",
+        "10.0.2.7",
+        "to",
+        "10.9.0.0/16",
+        "lookup",
+        "3",
+    )
+    ip(netns, "rule", "add", "priority", "1536", "from", "10.0.2.7", "lookup", "9")
+    destinations.answer = VPC_CIDRS if answer is None else None  # whatever it says now
+    dp.unwire(pod_b.key, path(pod))
+    assert rules_of(netns, "10.0.2.7") == []
+    assert snapshot(netns) == before
+
+
 def test_unwire_finds_the_veth_by_alias(netns, make_netns):
     pod = make_netns("pod")
     before = snapshot(netns)
-    old = KernelDataplane("pod", MTU, host_netns=netns, table_for=TABLES.get)
+    old = kernel_dataplane(netns, "pod")
     pod_b = allocation("10.0.2.7", interface=SECONDARY)
     old.wire(pod_b, path(pod), "eth0")
-    KernelDataplane("eni", MTU, host_netns=netns, table_for=TABLES.get).unwire(pod_b.key, "")
+    kernel_dataplane(netns, "eni").unwire(pod_b.key, "")
     assert snapshot(netns) == before
 
 
@@ -148,9 +236,9 @@ def test_unwire_with_the_address_removes_rules_left_without_a_veth(netns, make_n
     gone = allocation("10.0.2.7", "aaa", SECONDARY)
     dp.wire(gone, path(pods[0]), "eth0")
     ip(netns, "link", "del", dp.host_veth_name(gone.key))
-    assert len(rules_of(netns, "10.0.2.7")) == 2
+    assert len(rules_of(netns, "10.0.2.7")) == 3
     dp.unwire(gone.key, "")
-    assert len(rules_of(netns, "10.0.2.7")) == 2  # no veth, no address: nothing to go by
+    assert len(rules_of(netns, "10.0.2.7")) == 3  # no veth, no address: nothing to go by
     dp.unwire(gone.key, "", address=gone.address)
     assert rules_of(netns, "10.0.2.7") == []
 
@@ -158,7 +246,7 @@ def test_unwire_with_the_address_removes_rules_left_without_a_veth(netns, make_n
     again = allocation("10.0.2.7", "bbb", SECONDARY)
     dp.wire(again, path(pods[1]), "eth0")
     dp.unwire(gone.key, "", address=gone.address)
-    assert len(rules_of(netns, "10.0.2.7")) == 2
+    assert len(rules_of(netns, "10.0.2.7")) == 3
     assert dp.check(again, path(pods[1]), "eth0") == []
 
 

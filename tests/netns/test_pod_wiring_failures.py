@@ -5,26 +5,42 @@ Every namespace is made for the test and deleted after it; the host's own is nev
 
 from __future__ import annotations
 
+import errno
+from ipaddress import IPv4Network
+from typing import Any
+
 import pytest
+from pyroute2 import NetlinkError
 
 from ipamd.dataplane.nsfd import NotANetworkNamespace
 from ipamd.dataplane.pod import KernelDataplane
-from ipamd.dataplane.rtnl import WiringFailed
+from ipamd.dataplane.rtnl import FromRule, WiringFailed, add_from_rule
 from ipamd.hostview import alias_for
 from ipamd.model import AllocationKey
 from tests.netns.conftest import ip, ip_json
-from tests.netns.pods import MTU, SECONDARY, TABLES, allocation, link_named, path, snapshot
+from tests.netns.pods import (
+    MTU,
+    SECONDARY,
+    VPC_CIDRS,
+    Destinations,
+    allocation,
+    kernel_dataplane,
+    link_named,
+    path,
+    snapshot,
+)
 
 pytestmark = pytest.mark.netns
 
 
 @pytest.fixture
 def dp(netns: str) -> KernelDataplane:
-    return KernelDataplane("eni", MTU, host_netns=netns, table_for=TABLES.get)
+    """SNAT on, over the two VPC_CIDRS."""
+    return kernel_dataplane(netns)
 
 
 def test_host_veth_names_are_short_stable_and_distinct():
-    dp = KernelDataplane("eni", MTU, table_for=TABLES.get)
+    dp = kernel_dataplane(None)
     key = AllocationKey("vpc", "c0ffee", "eth0")
     name = dp.host_veth_name(key)
     assert name == dp.host_veth_name(AllocationKey("vpc", "c0ffee", "eth0"))
@@ -32,10 +48,10 @@ def test_host_veth_names_are_short_stable_and_distinct():
     assert len(name) == 15
     assert name != dp.host_veth_name(AllocationKey("vpc", "c0ffee", "net1"))
     assert name != dp.host_veth_name(AllocationKey("vpc", "c0ffef", "eth0"))
-    assert len(KernelDataplane("a", MTU, table_for=TABLES.get).host_veth_name(key)) == 15
+    assert len(kernel_dataplane(None, "a").host_veth_name(key)) == 15
     for bad in ("", "toolong"):
         with pytest.raises(ValueError, match="1 to 4"):
-            KernelDataplane(bad, MTU, table_for=TABLES.get)
+            kernel_dataplane(None, bad)
 
 
 def test_only_network_namespaces_are_accepted(netns, dp, tmp_path):
@@ -94,12 +110,56 @@ def test_a_failure_after_the_host_route_leaves_nothing_behind(netns, make_netns)
     def unknown_interface(interface_id: str) -> int | None:
         raise LookupError(f"no table for {interface_id}")
 
-    dp = KernelDataplane("eni", MTU, host_netns=netns, table_for=unknown_interface)
+    dp = KernelDataplane(
+        "eni",
+        MTU,
+        host_netns=netns,
+        table_for=unknown_interface,
+        secondary_destinations=Destinations(),
+    )
     pod = make_netns("pod")
     before = snapshot(netns)
     with pytest.raises(LookupError, match="no table"):
         dp.wire(allocation("10.0.2.7", interface=SECONDARY), path(pod), "eth0")
     assert snapshot(netns) == before
+
+
+def test_unknown_destinations_leave_nothing_behind(netns, make_netns):
+    def unknown() -> tuple[IPv4Network, ...] | None:
+        raise LookupError("the VPC's CIDRs are not known yet")
+
+    pod, other = make_netns("pod"), make_netns("pod")
+    before = snapshot(netns)
+    dp = kernel_dataplane(netns, destinations=Destinations(()))
+    with pytest.raises(WiringFailed, match="no VPC CIDR is known"):
+        dp.wire(allocation("10.0.2.7", interface=SECONDARY), path(pod), "eth0")
+    assert snapshot(netns) == before
+    dp.secondary_destinations = unknown
+    with pytest.raises(LookupError, match="not known yet"):
+        dp.wire(allocation("10.0.2.7", interface=SECONDARY), path(pod), "eth0")
+    assert snapshot(netns) == before
+    primary = allocation("10.0.1.5", "aaa")  # a primary interface's pod does not ask
+    dp.wire(primary, path(other), "eth0")
+    assert dp.check(primary, path(other), "eth0") == []
+
+
+def test_a_failed_second_from_rule_leaves_nothing_behind(netns, make_netns, dp, monkeypatch):
+    added: list[FromRule] = []
+
+    def second_fails(ipr: Any, address: str, rule: FromRule) -> None:
+        if added:
+            raise NetlinkError(errno.ENOBUFS, "No buffer space available")
+        add_from_rule(ipr, address, rule)
+        added.append(rule)
+
+    monkeypatch.setattr("ipamd.dataplane.pod.add_from_rule", second_fails)
+    pod = make_netns("pod")
+    before = snapshot(netns)
+    with pytest.raises(WiringFailed, match=r"adding the policy rules of 10\.0\.2\.7"):
+        dp.wire(allocation("10.0.2.7", interface=SECONDARY), path(pod), "eth0")
+    assert added == [FromRule(VPC_CIDRS[0], 3)]  # added, then removed with the rest
+    assert snapshot(netns) == before
+    assert link_named(pod, "eth0") is None
 
 
 def test_a_foreign_link_with_our_name_is_left_alone(netns, make_netns, dp):
@@ -126,8 +186,19 @@ DRIFTS = {
     ),
     "rule 1536": (
         "node",
-        ["rule", "del", "priority", "1536", "from", "10.0.2.7", "lookup", "3"],
-        "rule 1536 'from 10.0.2.7 lookup 3' is missing",
+        [
+            "rule",
+            "del",
+            "priority",
+            "1536",
+            "from",
+            "10.0.2.7",
+            "to",
+            "100.64.0.0/16",
+            "lookup",
+            "3",
+        ],
+        "rule 1536 'from 10.0.2.7 to 100.64.0.0/16 lookup 3' is missing",
     ),
     "neighbor": (
         "pod",
@@ -174,3 +245,34 @@ def test_check_of_a_missing_veth_and_a_vanished_namespace(netns, make_netns, dp)
     assert any("but the address is on the primary interface" in s for s in gone)
     assert any("the pod namespace cannot be checked" in s for s in gone)
     assert ip_json(netns, "route", "show", "10.0.1.5/32") == []
+
+
+def test_check_names_the_from_rules_that_differ(netns, make_netns):
+    destinations = Destinations(None)
+    dp = kernel_dataplane(netns, destinations=destinations)
+    pod = make_netns("pod")
+    alloc = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(alloc, path(pod), "eth0")
+    ip(netns, "rule", "del", "priority", "1536", "from", "10.0.2.7", "lookup", "3")
+    assert dp.check(alloc, path(pod), "eth0") == ["rule 1536 'from 10.0.2.7 lookup 3' is missing"]
+
+    destinations.answer = VPC_CIDRS
+    dp.wire(alloc, path(pod), "eth0")
+    destinations.answer = None  # SNAT went external: the two rules of SNAT are extra
+    expected = "is unexpected (expected: 'from 10.0.2.7 lookup 3')"
+    assert dp.check(alloc, path(pod), "eth0") == [
+        "rule 1536 'from 10.0.2.7 lookup 3' is missing",
+        f"rule 1536 'from 10.0.2.7 to 10.0.0.0/16 lookup 3' {expected}",
+        f"rule 1536 'from 10.0.2.7 to 100.64.0.0/16 lookup 3' {expected}",
+    ]
+
+    destinations.answer = VPC_CIDRS[:1]  # the VPC lost a CIDR
+    assert dp.check(alloc, path(pod), "eth0") == [
+        "rule 1536 'from 10.0.2.7 to 100.64.0.0/16 lookup 3' is unexpected "
+        "(expected: 'from 10.0.2.7 to 10.0.0.0/16 lookup 3')"
+    ]
+
+    destinations.answer = ()
+    found = dp.check(alloc, path(pod), "eth0")
+    assert len(found) == 1
+    assert "the rules of 10.0.2.7 cannot be checked: SNAT is on but no VPC CIDR" in found[0]
