@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import FrozenInstanceError, dataclass
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 
+from config import load_settings
 from providers.errors import Throttled
 from providers.ratelimit import (
     ALLOCATE,
@@ -20,21 +21,8 @@ from providers.ratelimit import (
 )
 from sandbox.clock import FakeClock
 
-
-@dataclass(frozen=True)
-class Ec2Shapes:
-    ec2_mutating_rate: float = 5.0
-    ec2_mutating_burst: int = 50
-    ec2_allocate_rate: float = 5.0
-    ec2_allocate_burst: int = 100
-    ec2_describe_rate: float = 20.0
-    ec2_describe_burst: int = 100
-
-
-@dataclass(frozen=True)
-class GceShapes:
-    gce_rate: float = 1.0
-    gce_burst: int = 5
+RATES = load_settings({}).rate_limits
+"""The real settings type with its documented defaults; tests change fields with replace."""
 
 
 def bucket(rate: float, burst: int, clock: FakeClock) -> TokenBucket:
@@ -182,16 +170,16 @@ def test_concurrent_takers_never_get_more_than_burst_plus_refill():
 )
 def test_ec2_actions_spend_from_their_documented_class(action: str, expected: str):
     assert classify_ec2(action) == expected
-    assert RateLimiter.for_ec2(Ec2Shapes()).classify(action) == expected
+    assert RateLimiter.for_ec2(RATES).classify(action) == expected
 
 
 @pytest.mark.parametrize("action", ["RebootInstances", "SomethingNew", "", "describeLowercase"])
 def test_unknown_ec2_actions_spend_from_the_mutating_bucket(action: str):
-    assert RateLimiter.for_ec2(Ec2Shapes()).classify(action) == MUTATING
+    assert RateLimiter.for_ec2(RATES).classify(action) == MUTATING
 
 
 def test_ec2_buckets_take_their_shapes_from_settings():
-    limiter = RateLimiter.for_ec2(Ec2Shapes(ec2_mutating_rate=1.5, ec2_mutating_burst=7))
+    limiter = RateLimiter.for_ec2(replace(RATES, ec2_mutating_rate=1.5, ec2_mutating_burst=7))
     shapes = {
         name: (limiter.bucket(name).rate, limiter.bucket(name).burst)
         for name in (MUTATING, ALLOCATE, DESCRIBE)
@@ -201,7 +189,7 @@ def test_ec2_buckets_take_their_shapes_from_settings():
 
 def test_an_action_spends_only_from_its_own_bucket():
     clock = FakeClock()
-    limiter = RateLimiter.for_ec2(Ec2Shapes(), clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter.for_ec2(RATES, clock=clock, sleep=clock.sleep)
     limiter.acquire("DescribeNetworkInterfaces")
     limiter.acquire("CreateTags")
     assert limiter.bucket(DESCRIBE).available() == 99
@@ -211,7 +199,7 @@ def test_an_action_spends_only_from_its_own_bucket():
 
 def test_every_gce_call_spends_from_one_bucket():
     clock = FakeClock()
-    limiter = RateLimiter.for_gce(GceShapes(), clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter.for_gce(RATES, clock=clock, sleep=clock.sleep)
     for action in ("instances.get", "instances.updateNetworkInterface", "zoneOperations.get"):
         assert limiter.classify(action) == GCE
         limiter.acquire(action)
@@ -221,7 +209,7 @@ def test_every_gce_call_spends_from_one_bucket():
 def test_stats_count_waits_per_class_and_are_a_frozen_snapshot():
     clock = FakeClock()
     limiter = RateLimiter.for_ec2(
-        Ec2Shapes(ec2_mutating_burst=1, ec2_mutating_rate=2.0), clock=clock, sleep=clock.sleep
+        replace(RATES, ec2_mutating_burst=1, ec2_mutating_rate=2.0), clock=clock, sleep=clock.sleep
     )
     for _ in range(3):
         limiter.acquire("DeleteNetworkInterface")
@@ -241,7 +229,7 @@ def test_stats_count_waits_per_class_and_are_a_frozen_snapshot():
 def test_limiter_timeout_names_the_action_and_is_counted():
     clock = FakeClock()
     limiter = RateLimiter.for_ec2(
-        Ec2Shapes(ec2_allocate_burst=1, ec2_allocate_rate=0.1), clock=clock, sleep=clock.sleep
+        replace(RATES, ec2_allocate_burst=1, ec2_allocate_rate=0.1), clock=clock, sleep=clock.sleep
     )
     limiter.acquire("AssignPrivateIpAddresses")
     with pytest.raises(RateLimitTimeout) as raised:

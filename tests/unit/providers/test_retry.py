@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import pytest
 
+from config import RateLimitSettings, load_settings
 from providers.errors import (
     CapacityExhausted,
     CloudUnavailable,
@@ -23,17 +24,8 @@ from providers.ratelimit import ALLOCATE, MUTATING, RateLimiter, RateLimitTimeou
 from providers.retry import CallPolicy
 from sandbox.clock import FakeClock
 
-
-@dataclass(frozen=True)
-class Shapes:
-    ec2_mutating_rate: float = 5.0
-    ec2_mutating_burst: int = 50
-    ec2_allocate_rate: float = 5.0
-    ec2_allocate_burst: int = 100
-    ec2_describe_rate: float = 20.0
-    ec2_describe_burst: int = 100
-    cloud_retry_attempts: int = 5
-    cloud_retry_deadline: float = 30.0
+RATES = load_settings({}).rate_limits
+"""The real settings type with its documented defaults; tests change fields with replace."""
 
 
 def upper(low: float, high: float) -> float:
@@ -65,9 +57,9 @@ def make(
     attempts: int = 5,
     deadline: float = 30.0,
     uniform: Callable[[float, float], float] = upper,
-    shapes: Shapes | None = None,
+    shapes: RateLimitSettings | None = None,
 ) -> CallPolicy:
-    limiter = RateLimiter.for_ec2(shapes or Shapes(), clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter.for_ec2(shapes or RATES, clock=clock, sleep=clock.sleep)
     return CallPolicy(limiter, attempts, deadline, clock=clock, sleep=clock.sleep, uniform=uniform)
 
 
@@ -177,7 +169,7 @@ def test_every_attempt_takes_a_token_of_its_class():
 
 def test_token_waits_and_backoff_share_one_clock():
     clock = FakeClock()
-    policy = make(clock, shapes=Shapes(ec2_mutating_burst=1, ec2_mutating_rate=1.0))
+    policy = make(clock, shapes=replace(RATES, ec2_mutating_burst=1, ec2_mutating_rate=1.0))
     assert policy.call("DeleteNetworkInterface", Script([Throttled("slow")])) == "ok"
     # Backoff 0.2 s, then the token for the second try still needs 0.8 s more.
     assert clock.slept == [pytest.approx(0.2), pytest.approx(0.8)]
@@ -185,7 +177,7 @@ def test_token_waits_and_backoff_share_one_clock():
 
 def test_a_token_wait_past_the_deadline_fails_without_calling_the_cloud():
     clock = FakeClock()
-    policy = make(clock, shapes=Shapes(ec2_mutating_burst=1, ec2_mutating_rate=0.01))
+    policy = make(clock, shapes=replace(RATES, ec2_mutating_burst=1, ec2_mutating_rate=0.01))
     policy.limiter.acquire("CreateTags")
     fn = Script([])
     with pytest.raises(RateLimitTimeout) as raised:
@@ -227,9 +219,9 @@ def test_counters_by_action():
 
 def test_policy_reads_attempts_and_deadline_from_settings():
     clock = FakeClock()
-    limiter = RateLimiter.for_ec2(Shapes(), clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter.for_ec2(RATES, clock=clock, sleep=clock.sleep)
     policy = CallPolicy.from_settings(
-        limiter, Shapes(cloud_retry_attempts=2, cloud_retry_deadline=9.0), clock=clock
+        limiter, replace(RATES, cloud_retry_attempts=2, cloud_retry_deadline=9.0), clock=clock
     )
     assert (policy.attempts, policy.deadline) == (2, 9.0)
     with pytest.raises(ValueError):
