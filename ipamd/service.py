@@ -18,9 +18,18 @@ import time
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Interface
 
-from cni.errors import INTERNAL, PLUGIN_NOT_AVAILABLE, TRY_AGAIN_LATER, UNKNOWN_CONTAINER, CniError
+from cni.errors import (
+    INTERNAL,
+    INVALID_ENVIRONMENT_VARIABLES,
+    PLUGIN_NOT_AVAILABLE,
+    TRY_AGAIN_LATER,
+    UNKNOWN_CONTAINER,
+    CniError,
+)
 from cni.wire import GcArgs, PodArgs, Request
 from ipamd.dataplane import Dataplane
+from ipamd.dataplane.nsfd import NotANetworkNamespace
+from ipamd.dataplane.rtnl import WiringFailed
 from ipamd.datastore import Datastore, PoolEmpty
 from ipamd.model import Allocation, AllocationKey, PodRef
 from ipamd.poolloop import PoolLoop
@@ -110,10 +119,24 @@ class IpamService:
         self.pool.wake()  # let the loop top the pool up behind this pod
         try:
             return self.dataplane.wire(allocation, args.netns, args.ifname)
+        except NotANetworkNamespace as error:
+            self._undo(key)
+            raise CniError(
+                INVALID_ENVIRONMENT_VARIABLES,
+                f"CNI_NETNS {args.netns!r} is not usable",
+                str(error),
+            ) from error
+        except WiringFailed as error:
+            self._undo(key)
+            raise CniError(INTERNAL, "wiring the pod failed", str(error)) from error
         except Exception:
-            self.store.release(key)
-            self.persist()
+            self._undo(key)
             raise
+
+    def _undo(self, key: AllocationKey) -> None:
+        """An ADD that could not wire its pod gives its address back."""
+        self.store.release(key)
+        self.persist()
 
     def _assign(self, key: AllocationKey, pod: PodRef, budget: float) -> Allocation:
         end = self._clock() + budget
@@ -148,7 +171,10 @@ class IpamService:
         freed = [released] if released else []
         if not freed and args.prev_result is not None:
             freed = release_by_address(self.store, key, addresses_in(args.prev_result))
-        self.dataplane.unwire(key, args.netns)
+        if not freed:
+            self.dataplane.unwire(key, args.netns)
+        for allocation in freed:
+            self.dataplane.unwire(allocation.key, args.netns, address=allocation.address)
         if freed:
             self.persist()
             log.info("released %s from %s", ", ".join(str(a.address) for a in freed), key)
@@ -179,7 +205,7 @@ class IpamService:
         ]
         for allocation in stale:
             self.store.release(allocation.key)
-            self.dataplane.unwire(allocation.key, "")
+            self.dataplane.unwire(allocation.key, "", address=allocation.address)
         if stale:
             self.persist()
             log.info("gc released %d stale allocations of %s", len(stale), args.network)

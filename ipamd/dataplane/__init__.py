@@ -7,6 +7,7 @@ someone else's. The kernel implementation (veth, routes, rules, SNAT) lives besi
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Protocol
 
 from ipamd.model import Allocation, AllocationKey
@@ -23,8 +24,9 @@ class Dataplane(Protocol):
         """Wire the pod; returns the CNI result (spec 1.1.0 shape) describing it."""
         ...
 
-    def unwire(self, key: AllocationKey, netns: str) -> None:
-        """Remove everything wired for the attachment; succeeds when nothing is left."""
+    def unwire(self, key: AllocationKey, netns: str, *, address: IPv4Address | None = None) -> None:
+        """Remove everything wired for the attachment; succeeds when nothing is left.
+        ``address`` (when known) lets rules be removed even if the veth is already gone."""
         ...
 
 
@@ -39,5 +41,5 @@ class NoDataplane:
             "ips": [{"address": f"{allocation.address}/32"}],
         }
 
-    def unwire(self, key: AllocationKey, netns: str) -> None:
+    def unwire(self, key: AllocationKey, netns: str, *, address: IPv4Address | None = None) -> None:
         return None

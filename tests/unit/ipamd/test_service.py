@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
 import pytest
 
 from cni.errors import PLUGIN_NOT_AVAILABLE, TRY_AGAIN_LATER, UNKNOWN_CONTAINER, CniError
 from cni.netconf import GCAttachment
 from cni.wire import GcArgs, HealthArgs, PodArgs, Request, StatusArgs
 from ipamd.dataplane import NoDataplane
+from ipamd.dataplane.nsfd import NotANetworkNamespace
+from ipamd.dataplane.rtnl import WiringFailed
 from ipamd.model import AllocationKey
 from ipamd.service import IpamService
 from tests.unit.ipamd.test_poolloop import make_node
@@ -121,3 +125,45 @@ def test_a_checkpoint_that_cannot_be_written_gives_no_address_out(service: IpamS
         service.handle(request("add", pod(1)))
     assert "checkpoint" in failed.value.msg
     assert service.store.allocation(AllocationKey("net", "c1", "eth0")) is None
+
+
+class Refusing(NoDataplane):
+    """A dataplane whose wiring fails the way the kernel one can; records unwires."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.unwired: list[tuple[AllocationKey, object]] = []
+
+    def wire(self, allocation, netns, ifname):
+        raise self.error
+
+    def unwire(self, key, netns, *, address=None):
+        self.unwired.append((key, address))
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (NotANetworkNamespace("/tmp/x is a regular file, not a network namespace"), 4),
+        (WiringFailed("adding the host route failed: File exists"), 999),
+    ],
+)
+def test_wiring_failures_give_the_address_back_with_the_right_code(
+    service: IpamService, error: Exception, code: int
+):
+    service.dataplane = Refusing(error)
+    with pytest.raises(CniError) as failed:
+        service.handle(request("add", pod(1)))
+    assert failed.value.code == code
+    assert str(error) in failed.value.details
+    assert service.store.allocation(AllocationKey("net", "c1", "eth0")) is None
+
+
+def test_del_hands_the_released_address_to_the_dataplane(service: IpamService):
+    address = address_of(service.handle(request("add", pod(1))))
+    plane = Refusing(RuntimeError("unused"))
+    service.dataplane = plane
+    service.handle(request("del", pod(1)))
+    service.handle(request("del", pod(1)))  # a second DEL: nothing held, still unwired
+    key = AllocationKey("net", "c1", "eth0")
+    assert plane.unwired == [(key, IPv4Address(address)), (key, None)]
