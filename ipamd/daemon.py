@@ -25,7 +25,7 @@ from ipamd.persist import Persister, limits_from
 from ipamd.poolloop import LoopTiming, PoolLoop
 from ipamd.pooltargets import pool_limits, pool_targets
 from ipamd.reconcile import interface_policy, reconcile
-from ipamd.recovery import read_checkpoint, recover
+from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
 from ipamd.service import IpamService
 
@@ -82,7 +82,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         manage_untagged=settings.aws.manage_untagged_eni,
     )
     host_pods = scan_host(settings.datapath.veth_prefix) if dataplane.wires_pods else None
-    store, report = recover(
+    store, _ = recover(
         state=state,
         checkpoint=checkpoint,
         provider=provider,
@@ -90,8 +90,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         host_pods=host_pods,
         spool_dir=settings.daemon.spool_dir,
         cooldown=settings.warm_pool.ip_cooldown_period,
+        report=RecoveryReport(checkpoint=status),
     )
-    report.checkpoint = status if report.checkpoint == "none" else report.checkpoint
     node = provider.discover()
     persist = Persister(checkpoint, store, node)
     persist()

@@ -42,6 +42,25 @@ def dp(netns: str) -> KernelDataplane:
     return kernel_dataplane(netns)
 
 
+def add_stray_rules(netns: str) -> None:
+    """Two 1536 rules for 10.0.2.7 that its wiring never asks for: another table's
+    catch-all and a per-CIDR rule to a CIDR outside the VPC."""
+    ip(netns, "rule", "add", "priority", "1536", "from", "10.0.2.7", "lookup", "9")
+    ip(
+        netns,
+        "rule",
+        "add",
+        "priority",
+        "1536",
+        "from",
+        "10.0.2.7",
+        "to",
+        "10.9.0.0/16",
+        "lookup",
+        "3",
+    )
+
+
 def test_wire_creates_every_piece(netns: str, make_netns: Callable[[str], str], dp):
     pod = make_netns("pod")
     pod_a = allocation("10.0.1.5")
@@ -155,20 +174,7 @@ def test_a_retry_over_a_broken_wiring_rebuilds_it(netns, make_netns, dp):
     pod_b = allocation("10.0.2.7", interface=SECONDARY)
     dp.wire(pod_b, path(pod), "eth0")
     ip(pod, "route", "del", "default")
-    ip(netns, "rule", "add", "priority", "1536", "from", "10.0.2.7", "lookup", "9")
-    ip(
-        netns,
-        "rule",
-        "add",
-        "priority",
-        "1536",
-        "from",
-        "10.0.2.7",
-        "to",
-        "10.9.0.0/16",
-        "lookup",
-        "3",
-    )
+    add_stray_rules(netns)
     assert dp.check(pod_b, path(pod), "eth0") != []
     dp.wire(pod_b, path(pod), "eth0")
     assert dp.check(pod_b, path(pod), "eth0") == []
@@ -201,20 +207,7 @@ def test_unwire_removes_every_from_rule_of_the_address(netns, make_netns, answer
     before = snapshot(netns)
     pod_b = allocation("10.0.2.7", interface=SECONDARY)
     dp.wire(pod_b, path(pod), "eth0")
-    ip(
-        netns,
-        "rule",
-        "add",
-        "priority",
-        "1536",
-        "from",
-        "10.0.2.7",
-        "to",
-        "10.9.0.0/16",
-        "lookup",
-        "3",
-    )
-    ip(netns, "rule", "add", "priority", "1536", "from", "10.0.2.7", "lookup", "9")
+    add_stray_rules(netns)
     destinations.answer = VPC_CIDRS if answer is None else None  # whatever it says now
     dp.unwire(pod_b.key, path(pod))
     assert rules_of(netns, "10.0.2.7") == []
