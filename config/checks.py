@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from config.errors import ConfigWarning, Problem
-from config.table import BY_NAME
+from config.table import BY_NAME, CNI_TIMEOUT_MAX
 from config.values import BindAddress, Provider
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -67,6 +67,25 @@ def _block_mode_needs_target(c: _Context) -> None:
     )
 
 
+def _cni_timeout_after_add_wait(c: _Context) -> None:
+    timeout, wait = "VPC_IPAM_CNI_TIMEOUT", "VPC_IPAM_ADD_WAIT"
+    if not c.has(timeout, wait) or c.values[timeout] > c.values[wait]:
+        return
+    render = BY_NAME[timeout].parser.render
+    seconds, waited = c.values[timeout], c.values[wait]
+    culprit = wait if c.explicit(wait) and not c.explicit(timeout) else timeout
+    if waited < CNI_TIMEOUT_MAX:
+        example = f"{timeout}={render(min(waited * 2, CNI_TIMEOUT_MAX))}"
+    else:
+        example = f"{wait}={render(seconds / 2)}"
+    c.error(
+        culprit,
+        f"{timeout}={render(seconds)} is not more than {wait}={render(waited)}: the plugin "
+        f'would give up before the daemon answers "try again later"; expected {timeout} > '
+        f"{wait}, e.g. {example}",
+    )
+
+
 def _ignored_targets(c: _Context) -> None:
     if not c.has("WARM_IP_TARGET", "MINIMUM_IP_TARGET", "WARM_PREFIX_TARGET", "WARM_ENI_TARGET"):
         return
@@ -110,6 +129,9 @@ def _no_effect(c: _Context) -> None:
         ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", False, "ENI_CONFIG_ANNOTATION_DEF"),
         ("DISABLE_METRICS", True, "VPC_IPAM_METRICS_BIND_ADDRESS"),
         ("DISABLE_INTROSPECTION", True, "INTROSPECTION_BIND_ADDRESS"),
+        ("VPC_IPAM_INSTALL_CNI", False, "VPC_IPAM_CNI_BIN_DIR"),
+        ("VPC_IPAM_INSTALL_CNI", False, "VPC_IPAM_CNI_CONF_DIR"),
+        ("VPC_IPAM_INSTALL_CNI", False, "VPC_IPAM_CNI_CONFLIST_NAME"),
     )
     for switch, value, name in pairs:
         if c.explicit(name) and c.has(switch) and c.values[switch] is value:
@@ -142,6 +164,7 @@ def _exposed_introspection(c: _Context) -> None:
 CHECKS: tuple[Callable[[_Context], None], ...] = (
     _gce_needs_range,
     _block_mode_needs_target,
+    _cni_timeout_after_add_wait,
     _ignored_targets,
     _max_eni_no_cap,
     _mtu,

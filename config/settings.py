@@ -161,6 +161,12 @@ class DaemonSettings:
     kept well under the CNI binary's own timeout.
 
     ``VPC_IPAM_ADD_WAIT``, default ``10``; e.g. ``VPC_IPAM_ADD_WAIT=5``."""
+    install_cni: bool
+    """Install the CNI plugin and write its conflist (see the ``cni`` section) once the
+    daemon answers health; off, the daemon writes nothing outside its own files.
+
+    ``VPC_IPAM_INSTALL_CNI``, default ``false`` (a developer running the daemon by hand);
+    e.g. ``VPC_IPAM_INSTALL_CNI=true``, as the DaemonSet sets it."""
     log_file: str
     """Where the daemon logs: ``stderr``, ``stdout``, or an absolute file path (rotated at
     10 MiB, 5 files kept).
@@ -191,6 +197,46 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CniSettings:
+    """Where the daemon installs the CNI plugin and its conflist, and what the conflist says
+    (whether it installs them at all is ``DaemonSettings.install_cni``)."""
+
+    bin_dir: Path
+    """Directory the runtime execs CNI plugins from; ``vpc-cni`` is installed here. The
+    launcher names its package directory by absolute path, so mount this directory at the
+    same path as on the host (aws-node's ``HOST_CNI_BIN_PATH`` is not read).
+
+    ``VPC_IPAM_CNI_BIN_DIR``, default ``/opt/cni/bin``; e.g. ``=/home/kubernetes/bin``."""
+    conf_dir: Path
+    """Directory the runtime reads network configurations from; the conflist is written here
+    (aws-node's ``HOST_CNI_CONFDIR_PATH`` is not read).
+
+    ``VPC_IPAM_CNI_CONF_DIR``, default ``/etc/cni/net.d``; e.g. ``=/host/etc/cni/net.d``."""
+    conflist_name: str
+    """File name of the conflist; runtimes use the first file of the directory in lexical
+    order, so the number in front decides which network wins.
+
+    ``VPC_IPAM_CNI_CONFLIST_NAME``, default ``10-vpc-ipam.conflist``;
+    e.g. ``VPC_IPAM_CNI_CONFLIST_NAME=05-vpc-ipam.conflist``."""
+    log_file: Path
+    """Absolute path (on the host) the plugin appends one line per invocation to. aws-node
+    also takes ``stderr`` here; vpc-cni logs only to a file.
+
+    ``AWS_VPC_K8S_PLUGIN_LOG_FILE``, default ``/var/log/vpc-ipam/cni.log``;
+    e.g. ``AWS_VPC_K8S_PLUGIN_LOG_FILE=/var/log/aws-routed-eni/plugin.log``."""
+    timeout: float
+    """Seconds the plugin waits for one answer of the daemon (``timeoutSeconds``); must be
+    more than ``VPC_IPAM_ADD_WAIT``, so the daemon answers "try again later" first.
+
+    ``VPC_IPAM_CNI_TIMEOUT``, default ``20``; e.g. ``VPC_IPAM_CNI_TIMEOUT=30``."""
+    portmap: bool
+    """Chain the ``portmap`` plugin after vpc-cni (``hostPort`` support, with SNAT of
+    hairpin traffic), as aws-node's conflist always does; it must be in the bin directory.
+
+    ``VPC_IPAM_CNI_PORTMAP``, default ``true``; e.g. ``VPC_IPAM_CNI_PORTMAP=false``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting of the project, by concern."""
 
@@ -206,6 +252,8 @@ class Settings:
     """Node name and ENIConfig keys."""
     daemon: DaemonSettings
     """Provider, files, intervals, logging, metrics, introspection."""
+    cni: CniSettings
+    """Installing the CNI plugin and the conflist it runs from."""
     rate_limits: RateLimitSettings
     """Cloud API token buckets."""
 
@@ -217,6 +265,7 @@ SECTIONS: dict[str, type] = {
     "gce": GceSettings,
     "kubernetes": KubernetesSettings,
     "daemon": DaemonSettings,
+    "cni": CniSettings,
     "rate_limits": RateLimitSettings,
 }
 """Attribute of :class:`Settings` -> the dataclass it holds, in display order."""

@@ -66,6 +66,44 @@ def _v(
     return Variable(name, section, field, parser, default, default_from, provider)
 
 
+CNI_TIMEOUT_MAX = 600.0
+"""The most ``timeoutSeconds`` vpc-cni accepts (cni.pluginconf.MAX_TIMEOUT; a test keeps
+the two equal, since config/ imports nothing of ours)."""
+_CONFLIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.conflist")
+
+
+def _cni_timeout() -> p.Parser[float]:
+    """Seconds > 0, at most what vpc-cni accepts in ``timeoutSeconds``."""
+    seconds = p.positive_number("seconds")
+
+    def parse(raw: str) -> float:
+        value = seconds.parse(raw)
+        if value > CNI_TIMEOUT_MAX:
+            raise p.BadValueError(f"more than vpc-cni accepts ({CNI_TIMEOUT_MAX:g})")
+        return value
+
+    return p.Parser(f"a number of seconds > 0 and <= {CNI_TIMEOUT_MAX:g}", parse, seconds.render)
+
+
+def _conflist_name() -> p.Parser[str]:
+    """A plain file name (no directory) ending in ``.conflist``."""
+
+    def parse(raw: str) -> str:
+        if "/" in raw:
+            raise p.BadValueError("a file name, not a path")
+        if len(raw.encode()) > 255:
+            raise p.BadValueError("longer than 255 bytes")
+        if not _CONFLIST_NAME.fullmatch(raw):
+            raise p.BadValueError()
+        return raw
+
+    return p.Parser(
+        "a file name ending in .conflist: A-Z a-z 0-9 _ . - only, letter or digit first, "
+        "e.g. 10-vpc-ipam.conflist",
+        parse,
+    )
+
+
 _COUNT = p.integer(minimum=0)
 _MTU = p.integer(576, 9001)
 _SECONDS = p.positive_number("seconds")
@@ -195,6 +233,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
     _v("VPC_IPAM_DATAPLANE", "daemon.dataplane", p.choice(Dataplane), Dataplane.KERNEL),
     _v("VPC_IPAM_ADD_WAIT", "daemon.add_wait", _SECONDS, 10.0),
+    _v("VPC_IPAM_INSTALL_CNI", "daemon.install_cni", p.boolean(), False),
     _v("AWS_VPC_K8S_CNI_LOG_FILE", "daemon.log_file", p.log_destination(), "stderr"),
     _v(
         "AWS_VPC_K8S_CNI_LOGLEVEL",
@@ -216,6 +255,23 @@ VARIABLES: tuple[Variable[Any], ...] = (
         c.bind_address(allow_unix=True),
         BindAddress(host="127.0.0.1", port=61679),
     ),
+    # the CNI plugin and its conflist, installed by the daemon (VPC_IPAM_INSTALL_CNI)
+    _v("VPC_IPAM_CNI_BIN_DIR", "cni.bin_dir", p.absolute_path(), Path("/opt/cni/bin")),
+    _v("VPC_IPAM_CNI_CONF_DIR", "cni.conf_dir", p.absolute_path(), Path("/etc/cni/net.d")),
+    _v(
+        "VPC_IPAM_CNI_CONFLIST_NAME",
+        "cni.conflist_name",
+        _conflist_name(),
+        "10-vpc-ipam.conflist",
+    ),
+    _v(
+        "AWS_VPC_K8S_PLUGIN_LOG_FILE",
+        "cni.log_file",
+        p.absolute_path(),
+        Path("/var/log/vpc-ipam/cni.log"),
+    ),
+    _v("VPC_IPAM_CNI_TIMEOUT", "cni.timeout", _cni_timeout(), 20.0),
+    _v("VPC_IPAM_CNI_PORTMAP", "cni.portmap", p.boolean(), True),
     # cloud API rate limits and retries, per node (see config.cloud_settings)
     _v("VPC_IPAM_EC2_MUTATING_RATE", "rate_limits.ec2_mutating_rate", _RATE, 5.0, provider=AWS),
     _v("VPC_IPAM_EC2_MUTATING_BURST", "rate_limits.ec2_mutating_burst", _BURST, 50, provider=AWS),

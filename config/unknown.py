@@ -63,7 +63,6 @@ ANCHOR_ONLY: dict[str, str | None] = {
     "AWS_VPC_K8S_CNI_CONFIGURE_RPFILTER": None,
     "AWS_VPC_K8S_EGRESS_V4_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/egress-v4-plugin.log",
     "AWS_VPC_K8S_EGRESS_V6_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/egress-v6-plugin.log",
-    "AWS_VPC_K8S_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/plugin.log",
     "AWS_VPC_K8S_PLUGIN_LOG_LEVEL": "debug",
     "CLUSTER_ENDPOINT": "",
     "DISABLE_NETWORK_RESOURCE_PROVISIONING": "false",

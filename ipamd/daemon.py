@@ -1,10 +1,15 @@
-"""vpc-ipamd assembled: settings -> checkpoint -> provider -> recovery -> service -> loops.
+"""vpc-ipamd assembled: settings -> checkpoint -> provider -> recovery -> node -> service -> loops.
 
-Wiring only; each part lives in its own module. The socket starts serving before the pool
-loop's first tick, so a restart on a node that already holds addresses answers its first
-ADD from memory; the first reconciliation with EC2 follows a few seconds later in the
-background. SIGTERM or SIGINT stops the server, then the loop, then writes a last
-checkpoint.
+Wiring only; each part lives in its own module. With the kernel dataplane the node is set
+up before the socket opens (forwarding, rp_filter, rule 1024, the SNAT table, each
+secondary interface's table), so the first pod wired can already reach the VPC and the
+outside. The socket starts serving before the pool loop's first tick, so a restart on a
+node that already holds addresses answers its first ADD from memory; the first
+reconciliation with EC2 follows a few seconds later in the background. Once the socket
+answers health, the CNI plugin and conflist are installed (when VPC_IPAM_INSTALL_CNI asks
+for it): the node turns Ready only when pods can get addresses. SIGTERM or SIGINT stops
+the server, then the loop, then writes a last checkpoint; the node's wiring stays, so pods
+keep their network across a daemon restart.
 """
 
 from __future__ import annotations
@@ -16,11 +21,23 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from cni import client
+from cni.errors import CniError
+from cni.wire import HealthArgs
 from config import Dataplane, Provider, Settings
 from ipamd.checkpoint import FileCheckpoint
+from ipamd.dataplane import Dataplane as PodDataplane
 from ipamd.dataplane import NoDataplane
+from ipamd.dataplane.node import InterfaceNotFound, NodeDataplane
+from ipamd.dataplane.pod import KernelDataplane
+from ipamd.dataplane.snat import NftError
+from ipamd.datastore import Datastore
+from ipamd.egress import Egress
 from ipamd.hostview import scan_host
+from ipamd.installer import install_from_settings
+from ipamd.nodenet import NodeInterfaces
 from ipamd.persist import Persister, limits_from
 from ipamd.poolloop import LoopTiming, PoolLoop
 from ipamd.pooltargets import pool_limits, pool_targets
@@ -28,15 +45,25 @@ from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
 from ipamd.service import IpamService
+from providers.models import NodeInfo
+
+if TYPE_CHECKING:
+    from providers.aws.provider import AwsProvider
 
 log = logging.getLogger("vpc-ipamd")
 
+HEALTH_TIMEOUT = 5.0
 FIRST_RECONCILE_AFTER = 5.0
 """Seconds after start before the first reconciliation with EC2 (not before first ADDs)."""
 
 
 class NotBuilt(Exception):
     """A setting asks for a part of the daemon that does not exist yet."""
+
+
+class StartupFailed(Exception):
+    """The node cannot be made ready (its primary interface is missing, nft refused the
+    SNAT table, ...); the message says what to look at."""
 
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
@@ -63,11 +90,6 @@ def configure_logging(settings: Settings) -> None:
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the main thread)."""
     stop = stop or threading.Event()
-    if settings.daemon.dataplane is Dataplane.KERNEL:
-        raise NotBuilt(
-            "VPC_IPAM_DATAPLANE=kernel: the kernel dataplane is not built yet; "
-            "set VPC_IPAM_DATAPLANE=none to run as an IPAM-only daemon"
-        )
     if settings.daemon.provider is not Provider.AWS:
         raise NotBuilt(f"VPC_IPAM_PROVIDER={settings.daemon.provider}: not built yet")
     # boto3 (and later the GCE SDK) are slow to import: only on their own path.
@@ -76,12 +98,12 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     checkpoint = FileCheckpoint(settings.daemon.checkpoint_path)
     state, status = read_checkpoint(checkpoint)
     provider = aws_provider(settings, limits=limits_from(state))
-    dataplane = NoDataplane()
+    kernel = settings.daemon.dataplane is Dataplane.KERNEL
     policy = interface_policy(
         custom_networking=settings.aws.custom_networking,
         manage_untagged=settings.aws.manage_untagged_eni,
     )
-    host_pods = scan_host(settings.datapath.veth_prefix) if dataplane.wires_pods else None
+    host_pods = scan_host(settings.datapath.veth_prefix) if kernel else None
     store, _ = recover(
         state=state,
         checkpoint=checkpoint,
@@ -91,10 +113,15 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         spool_dir=settings.daemon.spool_dir,
         cooldown=settings.warm_pool.ip_cooldown_period,
         report=RecoveryReport(checkpoint=status),
+        wire_interfaces=kernel,
     )
     node = provider.discover()
     persist = Persister(checkpoint, store, node)
     persist()
+    dataplane: PodDataplane = NoDataplane()
+    interfaces: NodeInterfaces | None = None
+    if kernel:
+        dataplane, interfaces = _kernel_node(settings, node, store, provider)
 
     daemon = settings.daemon
     pool = PoolLoop(
@@ -109,7 +136,10 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             reconcile_interval=daemon.reconcile_interval,
             capacity_backoff=daemon.capacity_error_backoff,
         ),
-        reconcile=lambda: reconcile(store, provider, policy),
+        reconcile=lambda: reconcile(
+            store, provider, policy, learn=interfaces.learn if interfaces else None
+        ),
+        interfaces=interfaces,
     )
     pool.delay_first_reconcile(FIRST_RECONCILE_AFTER)
     service = IpamService(store, persist, pool, dataplane, add_wait=daemon.add_wait)
@@ -126,6 +156,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         len(store.interfaces()),
     )
     pool.start()
+    _install_when_healthy(settings, daemon.socket_path)
     try:
         stop.wait()
     finally:
@@ -134,6 +165,60 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         pool.stop()
         persist()
     return 0
+
+
+def _kernel_node(
+    settings: Settings, node: NodeInfo, store: Datastore, provider: AwsProvider
+) -> tuple[KernelDataplane, NodeInterfaces]:
+    """Set the node up for pods: sysctls and rule 1024, the SNAT table, the secondary
+    interfaces the node already holds; returns the pod dataplane and the interface keeper."""
+    datapath = settings.datapath
+    plane = NodeDataplane(eni_mtu=datapath.eni_mtu, connmark=datapath.connmark)
+    try:
+        primary_ifname = plane.setup_node(node.primary_mac)
+    except InterfaceNotFound as missing:
+        raise StartupFailed(
+            f"the primary interface {node.primary_interface_id} is not in this network "
+            f"namespace ({missing}); run vpc-ipamd in the node's namespace (hostNetwork)"
+        ) from missing
+    egress = Egress(
+        datapath,
+        primary_ip=node.primary_ip,
+        primary_ifname=primary_ifname,
+        vpc_cidrs=node.vpc_cidrs,
+    )
+    try:
+        egress.update()
+    except (NftError, ValueError) as error:
+        raise StartupFailed(f"cannot load the SNAT table: {error}") from error
+    interfaces = NodeInterfaces(plane, store)
+    interfaces.learn(provider.local_interfaces())
+    interfaces.sync()
+    for waiting in interfaces.pending:
+        log.info("%s is held but not set up yet; it serves pods once it is", waiting)
+    pods = KernelDataplane(
+        datapath.veth_prefix,
+        datapath.pod_mtu,
+        table_for=interfaces.table_for,
+        secondary_destinations=egress.secondary_destinations,
+    )
+    return pods, interfaces
+
+
+def _install_when_healthy(settings: Settings, socket_path: Path) -> None:
+    """Install the plugin and conflist after our own socket has answered health."""
+    if not settings.daemon.install_cni:
+        return
+    try:
+        client.call(
+            str(socket_path),
+            client.new_request("health", HealthArgs(), timeout=HEALTH_TIMEOUT),
+            timeout=HEALTH_TIMEOUT,
+        )
+    except CniError as error:
+        raise StartupFailed(f"the daemon does not answer its own health check: {error}") from error
+    conflist = install_from_settings(settings)
+    log.info("installed the CNI plugin and %s", conflist)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -76,7 +76,10 @@ class Datastore:
         cooldown: float,
         serving_prefixlen: int,
         clock: Callable[[], float] = time.time,
+        wire_interfaces: bool = False,
     ) -> None:
+        """``wire_interfaces``: a dataplane sets secondary interfaces up in the kernel, so
+        they serve no pod until ``set_wired`` says it has (IPAM-only: all serve at once)."""
         if cooldown < 0:
             raise ValueError(f"cooldown must be >= 0, got {cooldown}")
         if not 0 <= serving_prefixlen <= 32:
@@ -85,7 +88,7 @@ class Datastore:
         self.serving_prefixlen = serving_prefixlen
         self._clock = clock
         self._lock = threading.RLock()
-        self._table = BlockTable(serving_prefixlen)
+        self._table = BlockTable(serving_prefixlen, wire_interfaces=wire_interfaces)
         self._by_key: dict[AllocationKey, Allocation] = {}
 
     # -- the cloud side ------------------------------------------------------------------
@@ -158,6 +161,10 @@ class Datastore:
     def set_pods_allowed(self, interface_id: str, allowed: bool) -> None:
         with self._lock:
             self._table.interface(interface_id).pods_allowed = allowed
+
+    def set_wired(self, interface_id: str, wired: bool) -> None:
+        with self._lock:
+            self._table.interface(interface_id).wired = wired
 
     def interfaces(self) -> tuple[InterfaceView, ...]:
         """The interfaces held, primary first then by device index, with per-block counts."""
@@ -325,13 +332,19 @@ class Datastore:
         cooldown: float,
         serving_prefixlen: int,
         clock: Callable[[], float] = time.time,
+        wire_interfaces: bool = False,
     ) -> Datastore:
         """A datastore holding exactly what ``state`` says, or InconsistentState."""
         try:
             records = decode(state)
         except ValueError as error:
             raise InconsistentState(f"malformed state: {error}") from error
-        store = cls(cooldown=cooldown, serving_prefixlen=serving_prefixlen, clock=clock)
+        store = cls(
+            cooldown=cooldown,
+            serving_prefixlen=serving_prefixlen,
+            clock=clock,
+            wire_interfaces=wire_interfaces,
+        )
         try:
             for record in records.interfaces:
                 store._table.add_interface(record)

@@ -81,6 +81,8 @@ class InterfaceView:
     pods_allowed: bool
     created_at: float
     blocks: tuple[BlockView, ...]
+    wired: bool = True
+    """The kernel is ready for pods on it (its link, table and rule exist)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -116,6 +118,8 @@ class HeldInterface:
     pods_allowed: bool
     created_at: float
     blocks: dict[IPv4Network, HeldBlock] = field(default_factory=dict)
+    wired: bool = True
+    """Not persisted: a restart sets the node's interfaces up again before serving."""
 
     def sorted_blocks(self) -> list[HeldBlock]:
         return sorted(self.blocks.values(), key=lambda b: b.cidr)
@@ -133,8 +137,10 @@ class HeldInterface:
 
 
 class BlockTable:
-    def __init__(self, serving_prefixlen: int) -> None:
+    def __init__(self, serving_prefixlen: int, *, wire_interfaces: bool = False) -> None:
         self.serving_prefixlen = serving_prefixlen
+        self.wire_interfaces = wire_interfaces
+        """Secondary interfaces start unwired and serve no pod until ``wired`` is set."""
         self.interfaces: dict[str, HeldInterface] = {}
         self.blocks: dict[IPv4Network, HeldBlock] = {}
         self._prefixlens: Counter[int] = Counter()
@@ -165,6 +171,7 @@ class BlockTable:
             primary_ip=record.primary_ip,
             pods_allowed=record.pods_allowed,
             created_at=record.created_at,
+            wired=record.primary or not self.wire_interfaces,
         )
         self.add_blocks(iface, record.blocks)  # checks all before changing anything
         self.interfaces[iface.id] = iface
@@ -220,8 +227,10 @@ class BlockTable:
                     del block.cooling[address]
 
     def serves(self, iface: HeldInterface, block: HeldBlock) -> bool:
-        """Same meaning as warmpool.counts.serves: new pods may take addresses here."""
-        return iface.pods_allowed and block.cidr.prefixlen == self.serving_prefixlen
+        """New pods may take addresses here: warmpool.counts.serves, and the interface is
+        wired. (warmpool counts an unwired interface's addresses as available: they are
+        coming, and asking the cloud for more meanwhile would overshoot.)"""
+        return iface.pods_allowed and iface.wired and block.cidr.prefixlen == self.serving_prefixlen
 
     def counts(self) -> PoolCounts:
         serving = [
@@ -242,6 +251,7 @@ class BlockTable:
                 primary_ip=i.primary_ip,
                 pods_allowed=i.pods_allowed,
                 created_at=i.created_at,
+                wired=i.wired,
                 blocks=tuple(
                     BlockView(
                         cidr=b.cidr,

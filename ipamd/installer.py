@@ -10,6 +10,11 @@ removes the old directory. The conflist is written last, and only after the
 daemon answers health: a node turns Ready when its CNI config appears, so it must not appear
 before pods can really get addresses. Both files are written to a temp name in the target
 directory, fsynced and renamed over the old one, so a runtime never sees half a file.
+
+What is installed, and where, comes from the settings (:class:`config.settings.CniSettings`):
+:func:`conflist_for` builds the network configuration list, :func:`install_from_settings`
+writes it (``deploy/10-vpc-ipam.conflist`` is ``conflist_for`` of the defaults; a unit test
+keeps them equal).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import cni
+from config import Settings
 
 PLUGIN_NAME = "vpc-cni"
 INTERPRETER = "/usr/bin/env python3"
+CNI_VERSION = "1.1.0"
+NETWORK_NAME = "vpc-ipam"
 
 
 def _atomic_write(target: Path, write: Any, mode: int) -> None:
@@ -97,3 +105,44 @@ def install(bin_dir: Path, conf_dir: Path, conflist: dict[str, Any], name: str) 
     """Plugin first, conflist last (see the module docstring for why the order matters)."""
     build_plugin(bin_dir / PLUGIN_NAME)
     write_conflist(conf_dir / name, conflist)
+
+
+def conflist_for(settings: Settings) -> dict[str, Any]:
+    """The network configuration list the runtime runs pods with: vpc-cni, pointed at this
+    daemon's socket and spool, then ``portmap`` unless ``VPC_IPAM_CNI_PORTMAP=false``.
+
+    Paths are written as the daemon sees them, so the daemon must see the socket, spool and
+    log directories at the same paths as the host does.
+    """
+    cni_settings = settings.cni
+    timeout = cni_settings.timeout
+    plugins: list[dict[str, Any]] = [
+        {
+            "type": PLUGIN_NAME,
+            "socketPath": str(settings.daemon.socket_path),
+            "spoolDir": str(settings.daemon.spool_dir),
+            "vethPrefix": settings.datapath.veth_prefix,
+            "timeoutSeconds": int(timeout) if timeout.is_integer() else timeout,
+            "logFile": str(cni_settings.log_file),
+        }
+    ]
+    if cni_settings.portmap:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
+    return {"cniVersion": CNI_VERSION, "name": NETWORK_NAME, "plugins": plugins}
+
+
+def install_from_settings(settings: Settings) -> Path | None:
+    """Install the plugin, then the conflist of :func:`conflist_for`; return the conflist's
+    path, or None without touching anything when ``VPC_IPAM_INSTALL_CNI`` is off.
+
+    Call it only once the daemon's socket answers health: the node turns Ready when the
+    conflist appears, and pods scheduled then must get addresses. Safe to call again (on every
+    start): the plugin package is reused when unchanged, and both files are replaced
+    atomically.
+    """
+    if not settings.daemon.install_cni:
+        return None
+    cni_settings = settings.cni
+    target = cni_settings.conf_dir / cni_settings.conflist_name
+    install(cni_settings.bin_dir, cni_settings.conf_dir, conflist_for(settings), target.name)
+    return target

@@ -5,7 +5,9 @@ This is where the daemon's environment is read (``os.environ``, handed whole to
 ``--check-config`` prints the effective settings, their sources and any warnings, and exits
 0 when valid. Every run validates first: a bad configuration prints the aggregated error to
 stderr and exits 2. Otherwise the daemon runs (:mod:`ipamd.daemon`) until SIGTERM; a setting
-that asks for a part not built yet stops it at once with exit 1 and says which.
+that asks for a part not built yet stops it at once with exit 1 and says which; a node that
+cannot be set up for pods (no primary interface in this namespace, nft refusing the SNAT
+table) stops it with exit 3 and says why.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from config.describe import describe, render_text
 EXIT_OK = 0
 EXIT_NOT_IMPLEMENTED = 1
 EXIT_INVALID_CONFIG = 2
+EXIT_STARTUP_FAILED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except daemon.NotBuilt as missing:
         print(f"vpc-ipamd: {missing}", file=sys.stderr)
         return EXIT_NOT_IMPLEMENTED
+    except daemon.StartupFailed as failed:
+        print(f"vpc-ipamd: {failed}", file=sys.stderr)
+        return EXIT_STARTUP_FAILED
 
 
 if __name__ == "__main__":

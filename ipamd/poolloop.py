@@ -17,9 +17,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Network
+from typing import Protocol
 
 import warmpool
 from ipamd.datastore import Datastore, InUse
@@ -31,9 +32,25 @@ from providers.errors import (
     ProviderError,
     Throttled,
 )
-from providers.models import AddressBlock
+from providers.models import AddressBlock, CloudInterface
 
 log = logging.getLogger(__name__)
+
+PENDING_RETRY = 0.5
+"""Seconds between ticks while an interface waits for its link to appear in the kernel."""
+
+
+class KernelInterfaces(Protocol):
+    """The kernel side of the node's interfaces (ipamd.nodenet.NodeInterfaces)."""
+
+    def learn(self, interfaces: Iterable[CloudInterface]) -> None: ...
+
+    def sync(self) -> int:
+        """Make the kernel follow the datastore; returns interfaces that began serving."""
+        ...
+
+    @property
+    def pending(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +83,7 @@ class PoolLoop:
         *,
         timing: LoopTiming = LoopTiming(),
         reconcile: Callable[[], object] | None = None,
+        interfaces: KernelInterfaces | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -75,6 +93,7 @@ class PoolLoop:
         self.targets = targets
         self.timing = timing
         self._reconcile = reconcile
+        self.interfaces = interfaces
         self._clock = clock
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -133,7 +152,10 @@ class PoolLoop:
                 self.tick()
             except Exception:  # one bad tick must not end the loop
                 log.exception("pool loop tick failed")
-            self._wake.wait(self.timing.pool_interval)
+            interval = self.timing.pool_interval
+            if self.interfaces is not None and self.interfaces.pending:
+                interval = min(interval, PENDING_RETRY)
+            self._wake.wait(interval)
             self._wake.clear()
 
     # -- one tick ------------------------------------------------------------------------
@@ -150,7 +172,12 @@ class PoolLoop:
             self._shrink(decision, now)
         else:
             self._note_blocked(decision)
+        self._sync_interfaces()
         return decision
+
+    def _sync_interfaces(self) -> None:
+        if self.interfaces is not None and self.interfaces.sync():
+            self._signal_growth()
 
     def _reconcile_due(self, now: float) -> bool:
         return (
@@ -178,6 +205,9 @@ class PoolLoop:
             for create in decision.create:
                 iface = self.provider.create_interface(create.blocks)
                 self.store.add_interface(iface)
+                if self.interfaces is not None:
+                    self.interfaces.learn([iface])
+                    self.interfaces.sync()  # serves at once if the link is already there
                 self._grew(f"created {iface.id} with {len(iface.blocks)} blocks", actions)
             self._note_blocked(decision)
         except CapacityExhausted as error:
@@ -207,6 +237,9 @@ class PoolLoop:
         self.persist()
         actions.append(action)
         log.info("pool: %s", action)
+        self._signal_growth()
+
+    def _signal_growth(self) -> None:
         with self._grown:
             self._growth += 1
             self._grown.notify_all()

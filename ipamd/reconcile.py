@@ -56,10 +56,17 @@ class ReconcilePlan:
 
 
 def reconcile(
-    store: Datastore, provider: Provider, pods_allowed: Callable[[CloudInterface], bool]
+    store: Datastore,
+    provider: Provider,
+    pods_allowed: Callable[[CloudInterface], bool],
+    *,
+    learn: Callable[[Sequence[CloudInterface]], None] | None = None,
 ) -> list[Allocation]:
-    """One reconciliation against the cloud API; returns the allocations lost."""
+    """One reconciliation against the cloud API; returns the allocations lost.
+    ``learn`` gets the cloud's view first (the kernel side needs its MACs and subnets)."""
     cloud = provider.cloud_interfaces()
+    if learn is not None:
+        learn(cloud)
     return apply(store, plan(store.interfaces(), cloud), pods_allowed, cloud)
 
 

@@ -71,11 +71,15 @@ def recover(
     cooldown: float,
     clock: Callable[[], float] = time.time,
     report: RecoveryReport | None = None,
+    wire_interfaces: bool = False,
 ) -> tuple[Datastore, RecoveryReport]:
+    """``wire_interfaces``: see Datastore (the kernel dataplane sets interfaces up)."""
     report = report or RecoveryReport()
     node = provider.discover()
     prefixlen = provider.block_prefixlen
-    store = Datastore(cooldown=cooldown, serving_prefixlen=prefixlen, clock=clock)
+    store = Datastore(
+        cooldown=cooldown, serving_prefixlen=prefixlen, clock=clock, wire_interfaces=wire_interfaces
+    )
     if state is not None:
         owner = (state.get("node") or {}).get("instance_id")
         if owner != node.instance_id:
@@ -84,7 +88,11 @@ def recover(
         else:
             try:
                 store = Datastore.from_state(
-                    state["datastore"], cooldown=cooldown, serving_prefixlen=prefixlen, clock=clock
+                    state["datastore"],
+                    cooldown=cooldown,
+                    serving_prefixlen=prefixlen,
+                    clock=clock,
+                    wire_interfaces=wire_interfaces,
                 )
                 report.checkpoint = "restored"
             except (DatastoreError, KeyError, TypeError) as error:

@@ -82,6 +82,11 @@ class Daemon:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ipd-", dir="/tmp")))
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    netns: str | None = None
+    """Run inside this network namespace (``ip netns exec``); the endpoints must then be
+    reachable from there (see sandbox.portal)."""
+    ec2_url: str | None = None
+    imds_url: str | None = None
 
     @property
     def socket(self) -> str:
@@ -105,9 +110,11 @@ class Daemon:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(ROOT),
             **passed,
-            "AWS_ENDPOINT_URL_EC2": self.node.emulator.endpoint_url,
+            "AWS_ENDPOINT_URL_EC2": self.ec2_url or self.node.emulator.endpoint_url,
             "AWS_REGION": REGION,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.node.emulator.imds_url(self.node.instance_id),
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": (
+                self.imds_url or self.node.emulator.imds_url(self.node.instance_id)
+            ),
             "NO_PROXY": "127.0.0.1,localhost",
             "VPC_IPAM_DATAPLANE": "none",
             "VPC_IPAM_SOCKET_PATH": self.socket,
@@ -121,8 +128,9 @@ class Daemon:
     def start(self, *, wait: bool = True) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
         log = self.log.open("ab")
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipamd.main"],
+            [*inside, sys.executable, "-m", "ipamd.main"],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -108,6 +108,18 @@ def test_pod_mtu_below_eni_mtu_is_quiet():
             "INTROSPECTION_BIND_ADDRESS: has no effect with DISABLE_INTROSPECTION=true",
         ),
         (
+            {"VPC_IPAM_CNI_CONF_DIR": "/host/etc/cni/net.d"},
+            "VPC_IPAM_CNI_CONF_DIR: has no effect with VPC_IPAM_INSTALL_CNI=false",
+        ),
+        (
+            {"VPC_IPAM_CNI_BIN_DIR": "/host/opt/cni/bin"},
+            "VPC_IPAM_CNI_BIN_DIR: has no effect with VPC_IPAM_INSTALL_CNI=false",
+        ),
+        (
+            {"VPC_IPAM_CNI_CONFLIST_NAME": "05-vpc-ipam.conflist"},
+            "VPC_IPAM_CNI_CONFLIST_NAME: has no effect with VPC_IPAM_INSTALL_CNI=false",
+        ),
+        (
             {"GCE_ALIAS_BLOCK_PREFIXLEN": "26"},
             "GCE_ALIAS_BLOCK_PREFIXLEN: has no effect with VPC_IPAM_PROVIDER=aws",
         ),
@@ -148,3 +160,53 @@ def test_custom_networking_makes_eni_config_keys_meaningful():
 def test_introspection_on_a_unix_socket_or_loopback_is_quiet():
     assert _warnings({"INTROSPECTION_BIND_ADDRESS": "unix:/run/vpc-ipam/i.sock"}) == []
     assert _warnings({"INTROSPECTION_BIND_ADDRESS": "[::1]:61679"}) == []
+
+
+@pytest.mark.parametrize("timeout", ["10", "5", "9.5"])
+def test_cni_timeout_not_above_the_add_wait_is_an_error_naming_both(timeout):
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"VPC_IPAM_CNI_TIMEOUT": timeout})
+    assert caught.value.variables == ("VPC_IPAM_CNI_TIMEOUT",)
+    message = str(caught.value.problems[0])
+    assert message.startswith(
+        f"VPC_IPAM_CNI_TIMEOUT={timeout} is not more than VPC_IPAM_ADD_WAIT=10: "
+    )
+    assert (
+        "expected VPC_IPAM_CNI_TIMEOUT > VPC_IPAM_ADD_WAIT, e.g. VPC_IPAM_CNI_TIMEOUT=20" in message
+    )
+
+
+def test_add_wait_raised_past_the_default_cni_timeout_names_the_add_wait():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"VPC_IPAM_ADD_WAIT": "25"})
+    assert caught.value.variables == ("VPC_IPAM_ADD_WAIT",)
+    assert "VPC_IPAM_CNI_TIMEOUT=20 is not more than VPC_IPAM_ADD_WAIT=25" in str(caught.value)
+
+
+def test_add_wait_beyond_any_cni_timeout_suggests_a_shorter_add_wait():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"VPC_IPAM_ADD_WAIT": "900", "VPC_IPAM_CNI_TIMEOUT": "600"})
+    assert caught.value.variables == ("VPC_IPAM_CNI_TIMEOUT",)
+    assert "e.g. VPC_IPAM_ADD_WAIT=300" in str(caught.value)
+
+
+def test_cni_timeout_above_the_add_wait_is_valid():
+    loaded = load_config({"VPC_IPAM_ADD_WAIT": "25", "VPC_IPAM_CNI_TIMEOUT": "30"})
+    assert (loaded.settings.daemon.add_wait, loaded.settings.cni.timeout) == (25.0, 30.0)
+    assert loaded.warnings == ()
+
+
+def test_cni_timeout_error_joins_the_other_problems_in_one_invalid_config():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"VPC_IPAM_CNI_TIMEOUT": "5", "VPC_IPAM_CNI_CONFLIST_NAME": "x.conf"})
+    assert caught.value.variables == ("VPC_IPAM_CNI_CONFLIST_NAME", "VPC_IPAM_CNI_TIMEOUT")
+
+
+def test_cni_paths_set_with_install_on_are_quiet():
+    env = {
+        "VPC_IPAM_INSTALL_CNI": "true",
+        "VPC_IPAM_CNI_BIN_DIR": "/host/opt/cni/bin",
+        "VPC_IPAM_CNI_CONF_DIR": "/host/etc/cni/net.d",
+        "VPC_IPAM_CNI_CONFLIST_NAME": "05-vpc-ipam.conflist",
+    }
+    assert _warnings(env) == []

@@ -118,6 +118,17 @@ def test_empty_environment_gives_documented_daemon_and_rate_limit_defaults():
     assert (limits.cloud_retry_attempts, limits.cloud_retry_deadline) == (5, 30.0)
 
 
+def test_empty_environment_installs_nothing_and_names_the_standard_cni_paths():
+    cni = load_settings({}).cni
+    assert load_settings({}).daemon.install_cni is False
+    assert (cni.bin_dir, cni.conf_dir) == (Path("/opt/cni/bin"), Path("/etc/cni/net.d"))
+    assert cni.conflist_name == "10-vpc-ipam.conflist"
+    assert cni.log_file == Path("/var/log/vpc-ipam/cni.log")
+    assert cni.timeout == 20.0
+    assert cni.timeout > load_settings({}).daemon.add_wait
+    assert cni.portmap is True
+
+
 def test_rate_limit_defaults_never_exceed_ec2_documented_buckets():
     # EC2 (per account and region): mutating 50 burst / 5 per s; AssignPrivateIpAddresses and
     # CreateNetworkInterface 100 / 5; Describe* 100 / 20. GCE: 1500 calls per minute.

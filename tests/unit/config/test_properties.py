@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from config import InvalidConfig, load_settings
 from config.parsers import GO_FALSE, GO_TRUE
-from config.table import BY_NAME, VARIABLES
+from config.table import BY_NAME, CNI_TIMEOUT_MAX, VARIABLES
 
 COUNTS = ["WARM_ENI_TARGET", "WARM_IP_TARGET", "MINIMUM_IP_TARGET", "IP_COOLDOWN_PERIOD"]
 RANGES = {
@@ -68,11 +68,26 @@ def test_any_connmark_reads_the_same_in_decimal_and_hex(mark, upper):
     assert _value("AWS_VPC_K8S_CNI_CONNMARK", {"AWS_VPC_K8S_CNI_CONNMARK": hex_text}) == mark
 
 
+BOUNDED_BY = {"VPC_IPAM_ADD_WAIT": ("VPC_IPAM_CNI_TIMEOUT", CNI_TIMEOUT_MAX)}
+"""Durations that must stay below another variable (a cross check): that one at its maximum."""
+
+
 @pytest.mark.parametrize("name", SECONDS)
-@given(seconds=st.floats(min_value=1e-6, max_value=1e7, allow_nan=False))
-def test_any_positive_duration_round_trips_through_its_rendering(name, seconds):
+@given(data=st.data())
+def test_any_positive_duration_round_trips_through_its_rendering(name, data):
+    other, bound = BOUNDED_BY.get(name, (None, 1e7))
+    seconds = data.draw(
+        st.floats(min_value=1e-6, max_value=bound, exclude_max=other is not None, allow_nan=False)
+    )
+    env = {other: str(bound)} if other else {}
     rendered = BY_NAME[name].parser.render(seconds)
-    assert _value(name, {name: rendered}) == seconds
+    assert _value(name, {**env, name: rendered}) == seconds
+
+
+@given(seconds=st.floats(min_value=10, max_value=CNI_TIMEOUT_MAX, exclude_min=True))
+def test_any_cni_timeout_above_the_add_wait_up_to_the_plugins_maximum_round_trips(seconds):
+    name = "VPC_IPAM_CNI_TIMEOUT"
+    assert _value(name, {name: BY_NAME[name].parser.render(seconds)}) == seconds
 
 
 @given(raw=st.text(max_size=8).filter(lambda s: s and s not in GO_TRUE | GO_FALSE))

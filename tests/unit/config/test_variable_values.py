@@ -156,6 +156,33 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_ADD_WAIT", "2.5", "daemon.add_wait", 2.5, {}),
     ("AWS_VPC_K8S_CNI_LOG_FILE", "/var/log/x.log", "daemon.log_file", "/var/log/x.log", {}),
     ("AWS_VPC_K8S_CNI_LOG_FILE", "stdout", "daemon.log_file", "stdout", {}),
+    ("VPC_IPAM_INSTALL_CNI", "true", "daemon.install_cni", True, {}),
+    (
+        "VPC_IPAM_CNI_BIN_DIR",
+        "/home/kubernetes/bin",
+        "cni.bin_dir",
+        Path("/home/kubernetes/bin"),
+        {},
+    ),
+    (
+        "VPC_IPAM_CNI_CONF_DIR",
+        "/host/etc/cni/net.d",
+        "cni.conf_dir",
+        Path("/host/etc/cni/net.d"),
+        {},
+    ),
+    (
+        "VPC_IPAM_CNI_CONFLIST_NAME",
+        "05-vpc-ipam.conflist",
+        "cni.conflist_name",
+        "05-vpc-ipam.conflist",
+        {},
+    ),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", "vpc.conflist", "cni.conflist_name", "vpc.conflist", {}),
+    ("AWS_VPC_K8S_PLUGIN_LOG_FILE", "/var/log/p.log", "cni.log_file", Path("/var/log/p.log"), {}),
+    ("VPC_IPAM_CNI_TIMEOUT", "12.5", "cni.timeout", 12.5, {}),
+    ("VPC_IPAM_CNI_TIMEOUT", "600", "cni.timeout", 600.0, {}),
+    ("VPC_IPAM_CNI_PORTMAP", "false", "cni.portmap", False, {}),
 ]
 
 
@@ -273,6 +300,26 @@ INVALID: list[tuple[str, str, str]] = [
     ("VPC_IPAM_DATAPLANE", "ebpf", "expected one of kernel, none"),
     ("VPC_IPAM_ADD_WAIT", "0", "expected a number > 0 (seconds)"),
     ("AWS_VPC_K8S_CNI_LOG_FILE", "ipamd.log", "expected stderr, stdout or an absolute file"),
+    ("VPC_IPAM_INSTALL_CNI", "yes", "VPC_IPAM_INSTALL_CNI='yes': expected a boolean"),
+    ("VPC_IPAM_CNI_BIN_DIR", "opt/cni/bin", "expected an absolute path"),
+    ("VPC_IPAM_CNI_CONF_DIR", "net.d", "expected an absolute path"),
+    (
+        "VPC_IPAM_CNI_CONFLIST_NAME",
+        "10-vpc-ipam.conf",
+        "VPC_IPAM_CNI_CONFLIST_NAME='10-vpc-ipam.conf': expected a file name ending in .conflist",
+    ),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", "/etc/cni/net.d/10.conflist", "a file name, not a path"),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", "../10.conflist", "a file name, not a path"),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", ".conflist", "expected a file name ending in .conflist"),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", ".10.conflist", "letter or digit first"),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", "10 vpc.conflist", "A-Z a-z 0-9 _ . - only"),
+    ("VPC_IPAM_CNI_CONFLIST_NAME", "x" * 247 + ".conflist", "longer than 255 bytes"),
+    ("AWS_VPC_K8S_PLUGIN_LOG_FILE", "stderr", "expected an absolute path"),
+    ("AWS_VPC_K8S_PLUGIN_LOG_FILE", "plugin.log", "expected an absolute path"),
+    ("VPC_IPAM_CNI_TIMEOUT", "0", "VPC_IPAM_CNI_TIMEOUT='0': expected a number of seconds > 0"),
+    ("VPC_IPAM_CNI_TIMEOUT", "20s", "expected a number of seconds > 0 and <= 600"),
+    ("VPC_IPAM_CNI_TIMEOUT", "600.5", "more than vpc-cni accepts (600)"),
+    ("VPC_IPAM_CNI_PORTMAP", "on", "expected a boolean"),
 ]
 
 
