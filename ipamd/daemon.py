@@ -45,6 +45,7 @@ from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
 from ipamd.service import IpamService
+from providers.errors import ProviderError
 from providers.models import NodeInfo
 
 if TYPE_CHECKING:
@@ -120,8 +121,14 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     persist()
     dataplane: PodDataplane = NoDataplane()
     interfaces: NodeInterfaces | None = None
+    egress: Egress | None = None
     if kernel:
-        dataplane, interfaces = _kernel_node(settings, node, store, provider)
+        dataplane, interfaces, egress = _kernel_node(settings, node, store, provider)
+
+    def reconcile_node() -> None:
+        reconcile(store, provider, policy, learn=interfaces.learn if interfaces else None)
+        if egress is not None:
+            _follow_vpc(egress, provider)
 
     daemon = settings.daemon
     pool = PoolLoop(
@@ -136,9 +143,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             reconcile_interval=daemon.reconcile_interval,
             capacity_backoff=daemon.capacity_error_backoff,
         ),
-        reconcile=lambda: reconcile(
-            store, provider, policy, learn=interfaces.learn if interfaces else None
-        ),
+        reconcile=reconcile_node,
         interfaces=interfaces,
     )
     pool.delay_first_reconcile(FIRST_RECONCILE_AFTER)
@@ -169,9 +174,10 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
 def _kernel_node(
     settings: Settings, node: NodeInfo, store: Datastore, provider: AwsProvider
-) -> tuple[KernelDataplane, NodeInterfaces]:
+) -> tuple[KernelDataplane, NodeInterfaces, Egress]:
     """Set the node up for pods: sysctls and rule 1024, the SNAT table, the secondary
-    interfaces the node already holds; returns the pod dataplane and the interface keeper."""
+    interfaces the node already holds; returns the pod dataplane, the interface keeper and
+    the egress owner."""
     datapath = settings.datapath
     plane = NodeDataplane(eni_mtu=datapath.eni_mtu, connmark=datapath.connmark)
     try:
@@ -202,7 +208,16 @@ def _kernel_node(
         table_for=interfaces.table_for,
         secondary_destinations=egress.secondary_destinations,
     )
-    return pods, interfaces
+    return pods, interfaces, egress
+
+
+def _follow_vpc(egress: Egress, provider: AwsProvider) -> None:
+    """Reload the SNAT table if the VPC gained or lost a CIDR (pods already wired keep
+    their rules 1536 until their next ADD; CHECK reports the difference)."""
+    try:
+        egress.update(provider.vpc_cidrs())
+    except (ProviderError, NftError, ValueError) as error:
+        log.error("cannot follow the VPC's CIDRs: %s; SNAT keeps the previous table", error)
 
 
 def _install_when_healthy(settings: Settings, socket_path: Path) -> None:

@@ -13,6 +13,7 @@ against the cloud API first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network
 from typing import Protocol, runtime_checkable
 
 from providers.models import AddressBlock, CloudInterface, NodeInfo
@@ -31,6 +32,11 @@ class Provider(Protocol):
 
     def local_interfaces(self) -> tuple[CloudInterface, ...]:
         """The node's interfaces and blocks from the metadata service (may lag)."""
+        ...
+
+    def vpc_cidrs(self) -> tuple[IPv4Network, ...]:
+        """The VPC's IPv4 CIDRs as the metadata service shows them now. Never cached: a
+        VPC can gain a CIDR while the node runs, and SNAT must follow."""
         ...
 
     def cloud_interfaces(self) -> tuple[CloudInterface, ...]:

@@ -28,6 +28,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from ipaddress import IPv4Network
 from types import MappingProxyType
 from typing import Concatenate, ParamSpec, TypeVar
@@ -123,6 +124,12 @@ class FakeProvider:
 
     # -- test helpers: the world around the daemon (not logged) ------------------------------
 
+    def associate_vpc_cidr(self, cidr: IPv4Network) -> None:
+        """The VPC gains a CIDR (AssociateVpcCidrBlock)."""
+        with self._lock:
+            self.node = replace(self.node, vpc_cidrs=(*self.node.vpc_cidrs, cidr))
+            self._account.node = self.node
+
     def add_subnet(self, subnet_id: str, cidr: IPv4Network) -> None:
         """Register a subnet of the VPC (e.g. an ENIConfig's, for custom networking)."""
         with self._lock:
@@ -187,6 +194,10 @@ class FakeProvider:
             primary_ip=primary.primary_ip,
             limits=node.limits,
         )
+
+    @_recorded
+    def vpc_cidrs(self) -> tuple[IPv4Network, ...]:
+        return self.node.vpc_cidrs
 
     @_recorded
     def cloud_interfaces(self) -> tuple[CloudInterface, ...]:

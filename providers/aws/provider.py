@@ -132,6 +132,15 @@ class AwsProvider:
     def local_interfaces(self) -> tuple[CloudInterface, ...]:
         return imds_interfaces(self._imds)
 
+    def vpc_cidrs(self) -> tuple[IPv4Network, ...]:
+        mac = self.discover().primary_mac
+        base = f"meta-data/network/interfaces/macs/{mac}/"
+        lines = self._imds.get_lines(base + "vpc-ipv4-cidr-blocks")
+        try:
+            return tuple(IPv4Network(c) for c in lines)
+        except ValueError as bad:
+            raise ProviderError(f"instance metadata is malformed: {bad}") from bad
+
     def cloud_interfaces(self) -> tuple[CloudInterface, ...]:
         node = self.discover()
         enis = self._describe_enis(

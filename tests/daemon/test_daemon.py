@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import ip_address, ip_network
@@ -120,3 +122,30 @@ def test_logs_go_to_the_configured_file(make_daemon: Callable[..., Daemon]):
     daemon.add("c1")
     text = log_file.read_text()
     assert "serving on" in text and "level=INFO" in text
+
+
+def test_with_install_on_the_daemon_installs_a_working_plugin_and_its_conflist(
+    make_daemon: Callable[..., Daemon],
+):
+    probe = make_daemon()
+    bin_dir, conf_dir = probe.workdir / "bin", probe.workdir / "net.d"
+    daemon = make_daemon(
+        VPC_IPAM_INSTALL_CNI="true",
+        VPC_IPAM_CNI_BIN_DIR=str(bin_dir),
+        VPC_IPAM_CNI_CONF_DIR=str(conf_dir),
+    )
+    daemon.start()
+    conflist = conf_dir / "10-vpc-ipam.conflist"
+    wait_until("the conflist", conflist.exists)
+    written = json.loads(conflist.read_text())
+    assert written["plugins"][0]["socketPath"] == daemon.socket
+    conf = {"cniVersion": "1.1.0", "name": written["name"], **written["plugins"][0]}
+    version = subprocess.run(
+        [str(bin_dir / "vpc-cni")],
+        input=json.dumps(conf).encode(),
+        env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        check=False,
+    )
+    assert version.returncode == 0, version.stdout
+    assert "1.1.0" in json.loads(version.stdout)["supportedVersions"]

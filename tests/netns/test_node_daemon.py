@@ -20,8 +20,8 @@ from ipamd.dataplane import snat
 from sandbox.portal import Portal
 from tests.cni.runtime import Runtime, network_conf
 from tests.daemon.conftest import live_emulator, make_daemon, node
-from tests.daemon.harness import Daemon, Node
-from tests.netns.conftest import ip, ip_json
+from tests.daemon.harness import Daemon, Node, wait_until
+from tests.netns.conftest import in_netns, ip, ip_json
 from tests.netns.pods import ping, snapshot
 
 __all__ = ["live_emulator", "make_daemon", "node"]
@@ -39,6 +39,11 @@ class NodeNs:
         return {**snapshot(self.name), "nft": snat.read_back(netns=self.name)}
 
 
+def link_up(netns: str, name: str) -> bool:
+    (found,) = ip_json(netns, "link", "show", name)
+    return bool(found["operstate"] == "UP")
+
+
 def _port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
@@ -53,6 +58,10 @@ def node_ns(
     eni = node.interfaces()[0]
     address = str(eni["PrivateIpAddress"])
     ip(name, "link", "set", "lo", "up")
+    # an IPv4 node, settled before the daemon starts: no IPv6 link-local addresses and
+    # routes, and no "linkdown" flags, appearing while the test compares states
+    for scope in ("all", "default"):
+        in_netns(name, "sysctl", "-qw", f"net.ipv6.conf.{scope}.disable_ipv6=1")
     ip(
         name,
         "link",
@@ -69,6 +78,7 @@ def node_ns(
     ip(name, "addr", "add", f"{address}/24", "dev", "eth0")
     ip(name, "link", "set", "eth0", "up")
     ip(name, "link", "set", "vpc0", "up")
+    wait_until("eth0 to have carrier", lambda: link_up(name, "eth0"))
     imds = node.emulator.imds_url(node.instance_id)
     with (
         Portal(name, _port(node.emulator.endpoint_url)) as ec2_portal,
@@ -123,3 +133,34 @@ def test_pods_get_wired_addresses_reach_each_other_and_del_leaves_the_node_as_it
     assert node_ns.state() == before
     for pod in pods.values():
         assert [x["ifname"] for x in ip_json(pod, "link")] == ["lo"]
+
+
+def test_a_node_without_its_primary_interface_stops_the_daemon_with_exit_3(
+    make_netns: Callable[[str], str], node: Node, make_daemon: Callable[..., Daemon]
+):
+    name = make_netns("node")
+    ip(name, "link", "set", "lo", "up")  # and no interface with the primary ENI's MAC
+    imds = node.emulator.imds_url(node.instance_id)
+    with (
+        Portal(name, _port(node.emulator.endpoint_url)) as ec2_portal,
+        Portal(name, _port(imds)) as imds_portal,
+    ):
+        daemon = make_daemon(VPC_IPAM_DATAPLANE="kernel")
+        daemon.netns, daemon.ec2_url, daemon.imds_url = name, ec2_portal.url, imds_portal.url
+        daemon.start(wait=False)
+        assert daemon.process is not None
+        assert daemon.process.wait(60) == 3
+    assert "is not in this network namespace" in daemon.tail()
+    assert snat.read_back(netns=name) is None  # nothing half set up
+
+
+def test_a_vpc_cidr_added_while_running_is_exempted_from_snat(node_ns: NodeNs, node: Node):
+    vpc = node.interfaces()[0]["VpcId"]
+    node.emulator.client().associate_vpc_cidr_block(VpcId=vpc, CidrBlock="100.64.0.0/16")
+
+    def exempt() -> list[str]:
+        table = snat.read_back(netns=node_ns.name)
+        return table["sets"]["no_snat"] if table else []
+
+    wait_until("the SNAT table to follow the VPC", lambda: "100.64.0.0/16" in exempt())
+    assert exempt() == ["10.0.0.0/16", "100.64.0.0/16"]

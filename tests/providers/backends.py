@@ -65,6 +65,8 @@ class Backend:
     """Leave a detached interface behind: tagged as ours (True) or someone else's (False)."""
     exists: Callable[[str], bool]
     """Whether an interface still exists anywhere in the account."""
+    grow_vpc: Callable[[IPv4Network], None]
+    """The VPC gains a CIDR."""
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -102,7 +104,7 @@ def fake_backend(spec: NodeSpec) -> Iterator[Backend]:
     def exists(interface_id: str) -> bool:
         return any(e.id == interface_id for e in fake.account_interfaces())
 
-    yield Backend("fake", fake, clock, leak, exists)
+    yield Backend("fake", fake, clock, leak, exists, fake.associate_vpc_cidr)
 
 
 def _aws_provider(ec2: EC2Client, imds_url: str, clock: WallClock, spec: NodeSpec) -> AwsProvider:
@@ -121,8 +123,9 @@ def _no_wait(_: float) -> None:
     return None
 
 
-def _aws_world(ec2: EC2Client, spec: NodeSpec) -> tuple[str, str]:
-    """A VPC, the node's subnet and security group, an m5.large: (instance id, subnet id)."""
+def _aws_world(ec2: EC2Client, spec: NodeSpec) -> tuple[str, str, str]:
+    """A VPC, the node's subnet and security group, an m5.large: (instance id, subnet id,
+    VPC id)."""
     vpc = ec2.create_vpc(CidrBlock=str(VPC))["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=str(spec.subnet), AvailabilityZone=ZONE)[
         "Subnet"
@@ -136,14 +139,14 @@ def _aws_world(ec2: EC2Client, spec: NodeSpec) -> tuple[str, str]:
         SubnetId=subnet,
         SecurityGroupIds=[group],
     )
-    return reservation["Instances"][0]["InstanceId"], subnet
+    return reservation["Instances"][0]["InstanceId"], subnet, vpc
 
 
 def _aws_backend(
     name: str, ec2: EC2Client, imds_url: Callable[[str], str], spec: NodeSpec
 ) -> Backend:
     clock = WallClock()
-    instance_id, subnet = _aws_world(ec2, spec)
+    instance_id, subnet, vpc = _aws_world(ec2, spec)
     provider = _aws_provider(ec2, imds_url(instance_id), clock, spec)
 
     def leak(ours: bool) -> str:
@@ -165,7 +168,10 @@ def _aws_backend(
         )
         return bool(found["NetworkInterfaces"])
 
-    return Backend(name, provider, clock, leak, exists)
+    def grow_vpc(cidr: IPv4Network) -> None:
+        ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock=str(cidr))
+
+    return Backend(name, provider, clock, leak, exists, grow_vpc)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ ATTEMPTS = 3
 
 def make_provider(emulator: Ec2Emulator, clock: FakeClock, **options: object) -> AwsProvider:
     ec2 = ec2_client(REGION, emulator.endpoint_url)
-    instance_id, _ = _aws_world(ec2, NodeSpec())
+    instance_id, _, _ = _aws_world(ec2, NodeSpec())
     rates = load_settings({}).rate_limits
     # Backoff sleeps move the emulator's clock, so its token buckets refill as in real time.
     policy = CallPolicy(
@@ -169,7 +169,7 @@ def test_unreachable_metadata_service_is_a_metadata_error():
 
 def test_metadata_token_is_reused_until_near_expiry(emulator: Ec2Emulator, clock: FakeClock):
     ec2 = ec2_client(REGION, emulator.endpoint_url)
-    instance_id, _ = _aws_world(ec2, NodeSpec())
+    instance_id, _, _ = _aws_world(ec2, NodeSpec())
     now = [0.0]
     imds = ImdsClient(emulator.imds_url(instance_id), token_ttl=120, clock=lambda: now[0])
     assert imds.get("meta-data/instance-id") == instance_id
@@ -184,7 +184,7 @@ def test_metadata_token_forgotten_by_the_service_is_fetched_again(
     emulator: Ec2Emulator, clock: FakeClock
 ):
     ec2 = ec2_client(REGION, emulator.endpoint_url)
-    instance_id, _ = _aws_world(ec2, NodeSpec())
+    instance_id, _, _ = _aws_world(ec2, NodeSpec())
     imds = ImdsClient(emulator.imds_url(instance_id), token_ttl=60)
     imds.get("meta-data/instance-id")
     clock.advance(120)  # the service's copy of the token expires; ours thinks it is fresh
@@ -194,7 +194,7 @@ def test_metadata_token_forgotten_by_the_service_is_fetched_again(
 
 def test_missing_metadata_path_is_named_in_the_error(emulator: Ec2Emulator, clock: FakeClock):
     ec2 = ec2_client(REGION, emulator.endpoint_url)
-    instance_id, _ = _aws_world(ec2, NodeSpec())
+    instance_id, _, _ = _aws_world(ec2, NodeSpec())
     imds = ImdsClient(emulator.imds_url(instance_id))
     assert imds.get_optional("meta-data/no-such-thing") is None
     with pytest.raises(MetadataError) as failed:

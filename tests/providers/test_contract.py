@@ -10,7 +10,7 @@ import pytest
 from providers.base import Provider
 from providers.errors import CapacityExhausted, Conflict, LimitExceeded, NotFound
 from providers.models import AddressBlock, CloudInterface
-from tests.providers.backends import CLUSTER, LEAK_GRACE, LEAK_SWEEP_MAX, Backend
+from tests.providers.backends import CLUSTER, LEAK_GRACE, LEAK_SWEEP_MAX, VPC, Backend
 
 
 def by_id(provider: Provider) -> dict[str, CloudInterface]:
@@ -35,6 +35,12 @@ def test_discover_describes_the_node(backend: Backend):
     assert any(node.subnet_cidr.subnet_of(v) for v in node.vpc_cidrs)
     assert node.security_groups
     assert backend.provider.discover() == node
+
+
+def test_vpc_cidrs_are_read_fresh_so_a_new_vpc_cidr_shows(backend: Backend):
+    assert backend.provider.vpc_cidrs() == backend.provider.discover().vpc_cidrs
+    backend.grow_vpc(IPv4Network("100.64.0.0/16"))
+    assert backend.provider.vpc_cidrs() == (VPC, IPv4Network("100.64.0.0/16"))
 
 
 def test_a_new_node_holds_only_its_primary_interface(backend: Backend):
