@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cni import client
-from cni.errors import CniError
-from cni.wire import HealthArgs, PodArgs
+from cni.wire import PodArgs
+from sandbox.daemonproc import DaemonProcess
 from sandbox.ec2 import Ec2Emulator
 from tests.fake_aws import REGION, ZONE
 
@@ -75,92 +72,30 @@ class Node:
         )
 
 
-@dataclass
-class Daemon:
-    node: Node
-    extra_env: dict[str, str] = field(default_factory=dict)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ipd-", dir="/tmp")))
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-    netns: str | None = None
-    """Run inside this network namespace (``ip netns exec``); the endpoints must then be
-    reachable from there (see sandbox.portal)."""
-    ec2_url: str | None = None
-    imds_url: str | None = None
+class Daemon(DaemonProcess):
+    """The harness's daemon on ``node``: IPAM-only unless ``extra_env`` says otherwise, short
+    loop intervals, DEBUG logs, everything under one short /tmp directory."""
 
-    @property
-    def socket(self) -> str:
-        return str(self.workdir / "ipamd.sock")
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.workdir / "state" / "checkpoint.json"
-
-    @property
-    def spool(self) -> Path:
-        return self.workdir / "spool"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "ipamd.log"
+    def __init__(self, node: Node, extra_env: dict[str, str] | None = None) -> None:
+        self.node = node
+        self.extra_env = dict(extra_env or {})
+        passed = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "MOTO_"))}
+        super().__init__(
+            workdir=Path(tempfile.mkdtemp(prefix="ipd-", dir="/tmp")),
+            ec2_url=node.emulator.endpoint_url,
+            imds_url=node.emulator.imds_url(node.instance_id),
+            region=REGION,
+            base_env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **passed},
+        )
 
     def env(self) -> dict[str, str]:
-        passed = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "MOTO_"))}
         return {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
-            **passed,
-            "AWS_ENDPOINT_URL_EC2": self.ec2_url or self.node.emulator.endpoint_url,
-            "AWS_REGION": REGION,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": (
-                self.imds_url or self.node.emulator.imds_url(self.node.instance_id)
-            ),
-            "NO_PROXY": "127.0.0.1,localhost",
+            **super().env(),
             "VPC_IPAM_DATAPLANE": "none",
-            "VPC_IPAM_SOCKET_PATH": self.socket,
-            "VPC_IPAM_CHECKPOINT_PATH": str(self.checkpoint),
-            "VPC_IPAM_SPOOL_DIR": str(self.spool),
             "AWS_VPC_K8S_CNI_LOGLEVEL": "DEBUG",
             **FAST,
             **self.extra_env,
         }
-
-    def start(self, *, wait: bool = True) -> None:
-        assert self.process is None or self.process.poll() is not None, "already running"
-        log = self.log.open("ab")
-        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
-        self.process = subprocess.Popen(
-            [*inside, sys.executable, "-m", "ipamd.main"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        log.close()
-        self.starts += 1
-        if wait:
-            wait_until("vpc-ipamd to answer health", self._answers, timeout=60)
-
-    def _answers(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"vpc-ipamd exited {self.process.returncode}:\n{self.tail()}")
-        try:
-            self.health()
-        except CniError:
-            return False
-        return True
-
-    def stop(self) -> int:
-        """SIGTERM and wait: a clean stop."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(30)
-
-    def kill(self) -> None:
-        """SIGKILL: no goodbye, no last checkpoint."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
 
     def close(self) -> None:
         self.kill()
@@ -177,9 +112,6 @@ class Daemon:
         return client.call(
             self.socket, client.new_request(op, args, timeout=timeout), timeout=timeout
         )
-
-    def health(self) -> dict[str, Any]:
-        return self.call("health", HealthArgs(), timeout=2.0)
 
     def add(self, container_id: str, timeout: float = 10.0) -> str:
         result = self.call("add", pod_args(container_id, netns="/proc/1/ns/net"), timeout)
