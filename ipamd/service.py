@@ -219,7 +219,9 @@ class IpamService:
         return {}
 
     def health(self) -> dict[str, object]:
+        """Counts, and the pool per interface and block (what ``status`` tables show)."""
         counts = self.store.counts()
+        interfaces = self.store.interfaces()
         return {
             "ok": True,
             "addresses": {
@@ -228,6 +230,25 @@ class IpamService:
                 "cooling": counts.cooling,
                 "available": counts.available,
             },
-            "interfaces": len(self.store.interfaces()),
+            "interfaces": len(interfaces),
             "blocked": self.pool.blocked,
+            "pool": [
+                {
+                    "id": i.id,
+                    "device_index": i.device_index,
+                    "primary": i.primary,
+                    "pods_allowed": i.pods_allowed,
+                    "wired": i.wired,
+                    "blocks": [
+                        {
+                            "cidr": str(b.cidr),
+                            "size": b.size,
+                            "assigned": b.assigned,
+                            "cooling": b.cooling,
+                        }
+                        for b in i.blocks
+                    ],
+                }
+                for i in interfaces
+            ],
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from typing import Any
 
 import pytest
 
@@ -114,6 +115,11 @@ def test_health_reports_the_pool(service: IpamService):
     health = service.handle(request("health", HealthArgs()))
     assert health["addresses"] == {"total": 9, "assigned": 1, "cooling": 0, "available": 8}
     assert health["interfaces"] == 1
+    pool: Any = health["pool"]
+    (primary,) = pool
+    assert primary["primary"] is True and primary["wired"] is True
+    assert sum(b["assigned"] for b in primary["blocks"]) == 1
+    assert sum(b["size"] for b in primary["blocks"]) == 9
 
 
 def test_a_checkpoint_that_cannot_be_written_gives_no_address_out(service: IpamService):
