@@ -82,9 +82,11 @@ def socket_in_netns(
     netns: str,
     family: socket.AddressFamily = socket.AF_INET,
     kind: socket.SocketKind = socket.SOCK_STREAM,
+    proto: int = 0,
 ) -> socket.socket:
     """A new socket belonging to ``netns``: bind, connect and listen on it act in that namespace,
-    whichever thread calls them. The calling thread and the process stay where they are."""
+    whichever thread calls them. The calling thread and the process stay where they are.
+    ``proto`` as for ``socket.socket`` (e.g. ``IPPROTO_ICMP`` for a raw ICMP socket)."""
     path = netns_path(netns)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     made: list[socket.socket] = []
@@ -99,7 +101,7 @@ def socket_in_netns(
                 code = ctypes.get_errno()
                 why = "not a network namespace" if code == errno.EINVAL else os.strerror(code)
                 raise OSError(code, f"cannot enter network namespace {netns!r}: {why}")
-            made.append(socket.socket(family, kind))
+            made.append(socket.socket(family, kind, proto))
         except BaseException as e:
             failed.append(e)
 
