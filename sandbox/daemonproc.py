@@ -60,6 +60,11 @@ class DaemonProcess:
         return self.workdir / "ipamd.log"
 
     @property
+    def pidfile(self) -> Path:
+        """The PID, for a later run to stop this daemon if whoever started it crashed."""
+        return self.workdir / "ipamd.pid"
+
+    @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
@@ -95,6 +100,7 @@ class DaemonProcess:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
             )
+        self.pidfile.write_text(f"{self.process.pid}\n")
         self.starts += 1
         if wait:
             self.wait_healthy(timeout)

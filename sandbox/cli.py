@@ -1,0 +1,114 @@
+"""``vpc-ipam-sandbox``: the VPC in a box from the command line.
+
+- ``demo``: up, pods, pools, connectivity checks, down (``make demo``); ``--keep`` stays up
+  until Ctrl-C.
+- ``up``: the same sandbox and pods, kept running until Ctrl-C or ``down``.
+- ``status``: the pool of every node of every running sandbox, from its daemon's socket.
+- ``down``: stops running sandboxes (SIGTERM to the process that runs them, which tears
+  down) and removes what a crashed one left: its daemons (by their recorded PIDs), its
+  namespaces and its run directory.
+
+Root is needed (network namespaces). Exit codes: 0 all good, 1 a check failed, 2 bad
+usage or not root, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from cni.errors import CniError
+from sandbox import cluster, demo
+from sandbox.cluster import RUN_ROOT, SandboxOptions
+from sandbox.tables import pool_table
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vpc-ipam-sandbox", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("demo", "bring a sandbox up, check it, tear it down"),
+        ("up", "bring a sandbox up with pods and keep it until Ctrl-C or `down`"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--nodes", type=int, default=2, help="nodes (default 2)")
+        sub.add_argument("--pods", type=int, default=12, help="pods per node (default 12)")
+        sub.add_argument("--instance-type", default="m5.large", help="(default m5.large)")
+        sub.add_argument("--prefix-delegation", action="store_true", help="/28 prefixes")
+        sub.add_argument("--external-snat", action="store_true", help="no SNAT on the node")
+        sub.add_argument(
+            "--exclude-snat-cidr",
+            action="append",
+            default=[],
+            type=IPv4Network,
+            help="AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS entry (repeatable)",
+        )
+        if name == "demo":
+            sub.add_argument("--keep", action="store_true", help="stay up until Ctrl-C")
+    commands.add_parser("status", help="pools of the running sandboxes")
+    commands.add_parser("down", help="stop running sandboxes, remove leftovers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if os.geteuid() != 0:
+        print("vpc-ipam-sandbox: needs root (it creates network namespaces)", file=sys.stderr)
+        return 2
+    if args.command in {"demo", "up"}:
+        if args.nodes < 1 or args.pods < 0:
+            print("vpc-ipam-sandbox: --nodes must be >= 1 and --pods >= 0", file=sys.stderr)
+            return 2
+        options = SandboxOptions(
+            nodes=args.nodes,
+            instance_type=args.instance_type,
+            prefix_delegation=args.prefix_delegation,
+            external_snat=args.external_snat,
+            exclude_snat_cidrs=tuple(str(c) for c in args.exclude_snat_cidr),
+        )
+        return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
+    if args.command == "status":
+        return status()
+    return down()
+
+
+def status() -> int:
+    found = False
+    for run in sorted(p for p in RUN_ROOT.glob("*") if p.is_dir()) if RUN_ROOT.exists() else []:
+        for node in sorted(p for p in run.iterdir() if (p / "ipamd.sock").exists()):
+            found = True
+            print(f"==> {cluster.NAME_ROOT}{run.name} {node.name}")
+            try:
+                print(pool_table(cluster.node_health(node / "ipamd.sock")))
+            except CniError as error:
+                print(f"  not answering: {error}")
+    if not found:
+        print("no sandbox is running")
+    return 0
+
+
+def down() -> int:
+    for run, pid in cluster.live_runs().items():
+        print(f"stopping sandbox {cluster.NAME_ROOT}{run} (process {pid}); it tears itself down")
+        os.kill(pid, signal.SIGTERM)
+        _wait_gone(pid, 60.0)
+    for name in cluster.clean_stale_runs():
+        print(f"removed namespace {name} left by a crashed run")
+    print("sandbox down")
+    return 0
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

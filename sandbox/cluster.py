@@ -1,0 +1,345 @@
+"""A sandbox cluster: the EC2 + IMDS emulators, the fabric, and N nodes each running the real
+vpc-ipamd in its namespace, with a kubelet-like driver that execs the real vpc-cni.
+
+``Sandbox`` is what the demo, the CLI and the end-to-end tests drive. ``up`` builds it in
+order (emulator, VPC, fabric, instances, one fabric sync so every primary ENI is a link,
+then per node: portals to the emulators, the daemon, its kubelet) and a watcher thread keeps
+the fabric in step with EC2 from then on: an ENI the daemon attaches becomes a veth within
+~100 ms, one it detaches goes away. ``down`` undoes everything it made, in reverse, and
+never raises; a run that crashed leaves namespaces named ``vpcsbx-*``, which the next
+``up`` removes before it starts, with its daemons (by their recorded PIDs) — never those of a
+sandbox whose process still runs (``clean_stale_runs``).
+
+Nothing here touches the host's namespace: the emulators listen on the host's loopback and
+are reached from inside the nodes through portals; every link, route and rule lives in a
+namespace of the sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cni import client
+from cni.wire import HealthArgs
+from sandbox.clock import SystemClock
+from sandbox.cloudview import node_views
+from sandbox.daemonproc import DaemonProcess
+from sandbox.ec2 import Ec2Emulator
+from sandbox.fabric import Fabric
+from sandbox.kubelet import Kubelet
+from sandbox.portal import Portal
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ZONE = "us-east-1a"
+RUN_ROOT = Path("/run/vpc-ipam-sandbox")
+CONTROLLER = "controller.pid"
+NAME_ROOT = "vpcsbx-"
+SYNC_INTERVAL = 0.1
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+"""The emulator accepts any signature; the SDK still wants something to sign with."""
+
+QUICK = {
+    "VPC_IPAM_POOL_INTERVAL": "1",
+    "VPC_IPAM_SHRINK_INTERVAL": "2",
+    "VPC_IPAM_RECONCILE_INTERVAL": "10",
+    "VPC_IPAM_MIN_INTERFACE_LIFETIME": "5",
+    "IP_COOLDOWN_PERIOD": "3",
+    "VPC_IPAM_ADD_WAIT": "10",
+}
+"""Short loop intervals, so pool dynamics show within seconds (demo and tests)."""
+
+Progress = Callable[[str], None]
+VPC_CIDR = IPv4Network("10.0.0.0/16")
+SUBNET_CIDR = IPv4Network("10.0.1.0/24")
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    nodes: int = 2
+    instance_type: str = "m5.large"
+    prefix_delegation: bool = False
+    external_snat: bool = False
+    exclude_snat_cidrs: tuple[str, ...] = ()
+    vpc_cidr: IPv4Network = VPC_CIDR
+    subnet_cidr: IPv4Network = SUBNET_CIDR
+    quick: bool = True
+    settings: dict[str, str] = field(default_factory=dict)
+    """More daemon settings (env names), applied last."""
+
+    def daemon_settings(self) -> dict[str, str]:
+        chosen = {
+            **(QUICK if self.quick else {}),
+            "VPC_IPAM_DATAPLANE": "kernel",
+            "CLUSTER_NAME": "sandbox",
+            "AWS_VPC_K8S_CNI_LOGLEVEL": "INFO",
+            "ENABLE_PREFIX_DELEGATION": str(self.prefix_delegation).lower(),
+            "AWS_VPC_K8S_CNI_EXTERNALSNAT": str(self.external_snat).lower(),
+        }
+        if self.exclude_snat_cidrs:
+            chosen["AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"] = ",".join(self.exclude_snat_cidrs)
+        return {**chosen, **self.settings}
+
+
+@dataclass
+class SandboxNode:
+    name: str
+    instance_id: str
+    netns: str
+    daemon: DaemonProcess
+    kubelet: Kubelet
+    portals: list[Portal] = field(default_factory=list)
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions | None = None, *, run_id: str | None = None):
+        self.options = options or SandboxOptions()
+        self.run_id = run_id or secrets.token_hex(3)
+        self.prefix = f"{NAME_ROOT}{self.run_id}"
+        self.run_dir = RUN_ROOT / self.run_id
+        self.emulator: Ec2Emulator | None = None
+        self.fabric: Fabric | None = None
+        self.nodes: list[SandboxNode] = []
+        self.instances: dict[str, str] = {}
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._sync_lock = threading.Lock()
+        self.sync_errors = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, progress: Progress = lambda _: None) -> None:
+        removed = clean_stale_runs()
+        if removed:
+            progress(f"removed {len(removed)} namespaces left by a crashed run")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / CONTROLLER).write_text(_process_mark(os.getpid()))
+        progress("starting the EC2 and IMDS emulators")
+        emulator = self.emulator = Ec2Emulator(region=REGION, clock=SystemClock())
+        emulator.start()
+        opts = self.options
+        vpc = emulator.create_vpc(str(opts.vpc_cidr))
+        subnet = emulator.create_subnet(vpc, str(opts.subnet_cidr), ZONE)
+        group = emulator.create_security_group(vpc, "nodes")
+        progress("building the VPC router and the internet namespace")
+        fabric = self.fabric = Fabric(self.prefix, [opts.vpc_cidr])
+        fabric.create()
+        for n in range(1, opts.nodes + 1):
+            name = f"n{n}"
+            self.instances[name] = emulator.launch_instance(opts.instance_type, subnet, (group,))
+            fabric.add_node(name)
+        self.sync()
+        self._watcher = threading.Thread(target=self._watch, name="sandbox-fabric", daemon=True)
+        self._watcher.start()
+        for name, instance_id in self.instances.items():
+            progress(f"starting vpc-ipamd on {name} ({opts.instance_type}, {instance_id})")
+            self.nodes.append(self._start_node(name, instance_id))
+
+    def _start_node(self, name: str, instance_id: str) -> SandboxNode:
+        assert self.emulator is not None and self.fabric is not None
+        netns = self.fabric.node_ns(name)
+        ec2 = Portal(netns, _target(self.emulator.endpoint_url)).start()
+        imds = Portal(netns, _target(self.emulator.imds_url(instance_id))).start()
+        workdir = self.run_dir / name
+        daemon = DaemonProcess(
+            workdir=workdir,
+            ec2_url=ec2.url,
+            imds_url=imds.url,
+            region=REGION,
+            settings=self.options.daemon_settings(),
+            netns=netns,
+            base_env=CREDENTIALS,
+        )
+        node = SandboxNode(
+            name,
+            instance_id,
+            netns,
+            daemon,
+            Kubelet(
+                netns,
+                self.network_conf(daemon),
+                plugin=plugin_argv(),
+                pod_prefix=f"{self.prefix}-{name}p",
+            ),
+            [ec2, imds],
+        )
+        daemon.start()
+        return node
+
+    def network_conf(self, daemon: DaemonProcess) -> dict[str, Any]:
+        """What libcni hands vpc-cni from the node's conflist."""
+        return {
+            "cniVersion": "1.1.0",
+            "name": "vpc-ipam",
+            "type": "vpc-cni",
+            "socketPath": daemon.socket,
+            "spoolDir": str(daemon.spool),
+            "vethPrefix": "eni",
+            "timeoutSeconds": 20,
+            "logFile": str(daemon.workdir / "cni.log"),
+        }
+
+    def down(self, progress: Progress = lambda _: None) -> None:
+        """Tear everything down, in reverse; never raises (a teardown must finish)."""
+        for node in reversed(self.nodes):
+            _quietly(f"deleting the pods of {node.name}", node.kubelet.delete_all)
+        for node in reversed(self.nodes):
+            progress(f"stopping vpc-ipamd on {node.name}")
+            _quietly(f"stopping vpc-ipamd on {node.name}", node.daemon.stop)
+            for portal in node.portals:
+                _quietly("closing a portal", portal.stop)
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
+        if self.fabric is not None:
+            progress("removing the sandbox's namespaces")
+            _quietly("removing the namespaces", self.fabric.destroy)
+        if self.emulator is not None:
+            _quietly("stopping the emulators", self.emulator.stop)
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.nodes, self.fabric, self.emulator, self._watcher = [], None, None, None
+
+    # -- the fabric follows EC2 ----------------------------------------------------------
+    def sync(self) -> None:
+        assert self.emulator is not None and self.fabric is not None
+        emulator = self.emulator
+        with self._sync_lock:
+            self.fabric.sync(node_views(lambda: emulator.backend, self.instances))
+
+    def _watch(self) -> None:
+        while not self._stop.wait(SYNC_INTERVAL):
+            try:
+                self.sync()
+            except Exception:  # keep following; the next round retries
+                self.sync_errors += 1
+                log.exception("fabric sync failed")
+
+    # -- lookups ---------------------------------------------------------------------------
+    def node(self, name: str) -> SandboxNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def enis(self, node: str) -> list[dict[str, Any]]:
+        """The node's ENIs as EC2 describes them, by device index."""
+        assert self.emulator is not None
+        found: list[dict[str, Any]] = self.emulator.client().describe_network_interfaces(  # type: ignore[assignment]
+            Filters=[{"Name": "attachment.instance-id", "Values": [self.instances[node]]}]
+        )["NetworkInterfaces"]
+        return sorted(found, key=lambda e: e["Attachment"]["DeviceIndex"])
+
+    def primary_ip(self, node: str) -> IPv4Address:
+        return IPv4Address(self.enis(node)[0]["PrivateIpAddress"])
+
+
+def plugin_argv() -> list[str]:
+    """The vpc-cni console script beside this interpreter, else the module."""
+    script = Path(sys.executable).parent / "vpc-cni"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cni.main"]
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+def _process_mark(pid: int) -> str:
+    """PID and start time: a PID alone can be reused by an unrelated process."""
+    try:
+        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = "?"
+    return f"{pid} {started}\n"
+
+
+def controller_pid(run_dir: Path) -> int | None:
+    """The PID of the live process running this sandbox, or None if it is gone."""
+    try:
+        recorded = (run_dir / CONTROLLER).read_text()
+        pid = int(recorded.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _process_mark(pid) == recorded else None
+
+
+def live_runs() -> dict[str, int]:
+    """Run id -> PID of the process running it, for every sandbox running now."""
+    if not RUN_ROOT.exists():
+        return {}
+    found = {d.name: controller_pid(d) for d in RUN_ROOT.iterdir() if d.is_dir()}
+    return {run: pid for run, pid in found.items() if pid is not None}
+
+
+def clean_stale_runs() -> list[str]:
+    """Remove what crashed runs left (their daemons, namespaces and run directories),
+    never touching a sandbox whose process still runs; returns the namespaces removed."""
+    live = live_runs()
+    if RUN_ROOT.exists():
+        for run_dir in RUN_ROOT.iterdir():
+            if run_dir.is_dir() and run_dir.name not in live:
+                for pidfile in run_dir.glob("*/ipamd.pid"):
+                    reap_orphan(pidfile)
+                shutil.rmtree(run_dir, ignore_errors=True)
+    removed: list[str] = []
+    for run in sorted({_run_of(ns) for ns in _netns_names() if ns.startswith(NAME_ROOT)}):
+        if run not in live:
+            removed += Fabric.cleanup_leftovers(f"{NAME_ROOT}{run}-")
+    return removed
+
+
+def _run_of(netns: str) -> str:
+    return netns[len(NAME_ROOT) :].split("-", 1)[0]
+
+
+def _netns_names() -> list[str]:
+    base = Path("/var/run/netns")
+    return [p.name for p in base.iterdir()] if base.exists() else []
+
+
+def node_health(socket_path: Path, timeout: float = 2.0) -> dict[str, Any]:
+    """A node daemon's health (pool included) through its socket."""
+    request = client.new_request("health", HealthArgs(), timeout=timeout)
+    return client.call(str(socket_path), request, timeout=timeout)
+
+
+def reap_orphan(pidfile: Path) -> None:
+    """Kill a daemon an earlier, crashed run left behind, by the PID it recorded, and only
+    if that PID is still a vpc-ipamd of that run (a PID can be reused)."""
+    try:
+        pid = int(pidfile.read_text())
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    socket = f"VPC_IPAM_SOCKET_PATH={pidfile.parent / 'ipamd.sock'}".encode()
+    if socket in environ:
+        log.warning("stopping vpc-ipamd %d left by an earlier run", pid)
+        os.kill(pid, signal.SIGKILL)
+
+
+def _quietly(what: str, action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception:
+        log.exception("%s failed", what)

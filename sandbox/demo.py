@@ -1,0 +1,122 @@
+"""The demo (``make demo``): a sandbox with real daemons and pods, its pools, its checks.
+
+Brings up N nodes, starts enough pods that each node needs a second ENI, waits for the
+pools to settle, prints each node's pool, runs the connectivity matrix, and tears it all
+down, also on Ctrl-C, SIGTERM or a failure. ``keep`` leaves it running until Ctrl-C, with
+the commands to look around printed. Exit 0 only when every check passed.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
+from typing import TextIO
+
+from sandbox.checks import matrix
+from sandbox.cluster import Sandbox, SandboxOptions
+from sandbox.kubelet import CniFailed, Pod
+from sandbox.tables import checks_table, pool_table
+
+SETTLE_TIMEOUT = 60.0
+PARALLEL_ADDS = 4
+
+
+class Interrupted(Exception):
+    """SIGTERM (or SIGINT) asked the demo to stop; teardown follows."""
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def run(
+    options: SandboxOptions, pods_per_node: int, *, keep: bool = False, out: TextIO = sys.stdout
+) -> int:
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    def step(text: str) -> None:
+        say(f"==> {text}")
+
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    sandbox = Sandbox(options)
+    started = time.monotonic()
+    try:
+        step(f"sandbox {sandbox.prefix}: {options.nodes} x {options.instance_type}")
+        sandbox.up(lambda text: say(f"    {text}"))
+        pods = start_pods(sandbox, pods_per_node, lambda text: say(f"    {text}"))
+        step("waiting for the pools to settle")
+        settle(sandbox)
+        for node in sandbox.nodes:
+            health = node.daemon.health()
+            step(f"pool of {node.name} ({node.instance_id}, {sandbox.primary_ip(node.name)})")
+            say(pool_table(health))
+        step("connectivity checks")
+        checks = matrix(sandbox, pods)
+        say(checks_table(checks))
+        failed = [c for c in checks if not c.ok]
+        verdict = "all checks passed" if not failed else f"{len(failed)} checks FAILED"
+        step(f"{verdict} ({time.monotonic() - started:.1f}s)")
+        if keep:
+            explore(sandbox, say)
+        return 0 if not failed else 1
+    except (KeyboardInterrupt, Interrupted) as stopped:
+        say(f"\n==> interrupted ({stopped or 'SIGINT'}); tearing down")
+        return 130
+    finally:
+        step("tearing down")
+        sandbox.down(lambda text: say(f"    {text}"))
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        step("done: no namespace, link or process of the sandbox is left")
+
+
+def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> dict[str, list[Pod]]:
+    """``per_node`` pods on each node, a few ADDs at a time as a kubelet would."""
+    pods: dict[str, list[Pod]] = {}
+    for node in sandbox.nodes:
+        say(f"starting {per_node} pods on {node.name}")
+        with ThreadPoolExecutor(PARALLEL_ADDS) as pool:
+            futures = [pool.submit(node.kubelet.run_pod, f"web-{n}") for n in range(per_node)]
+            started: list[Pod] = []
+            for future in futures:
+                try:
+                    started.append(future.result())
+                except CniFailed as failed:
+                    say(f"  pod failed: {failed}")
+        pods[node.name] = sorted(started, key=lambda p: tuple(int(o) for o in p.address.split(".")))
+        enis = len(sandbox.enis(node.name))
+        say(f"{node.name}: {len(started)} pods running; {enis} ENIs attached")
+    return pods
+
+
+def settle(sandbox: Sandbox, timeout: float = SETTLE_TIMEOUT) -> None:
+    """Until every node's interfaces all serve pods and its pool meets its targets."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        healths = [node.daemon.health() for node in sandbox.nodes]
+        if all(_settled(h) for h in healths):
+            return
+        time.sleep(0.5)
+
+
+def _settled(health: dict[str, object]) -> bool:
+    pool = health["pool"]
+    assert isinstance(pool, list)
+    return all(i["wired"] for i in pool) and not health.get("blocked")
+
+
+def explore(sandbox: Sandbox, say: Callable[[str], None]) -> None:
+    assert sandbox.fabric is not None
+    say("==> kept running; look around in another shell, then press Ctrl-C to tear down:")
+    for node in sandbox.nodes:
+        say(f"    ip netns exec {node.netns} ip rule   # {node.name}'s policy routing")
+        say(f"    ip netns exec {node.netns} nft list table ip vpc_ipam")
+        say(f"    cat {node.daemon.log}")
+    say(f"    ip netns exec {sandbox.fabric.vpc_ns} ip route   # the VPC router")
+    while True:
+        time.sleep(3600)
