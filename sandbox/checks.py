@@ -34,7 +34,7 @@ class Check:
 
 
 @contextmanager
-def _server(netns: str, address: str, port: int) -> Iterator[WhoAmI]:
+def whoami_server(netns: str, address: str, port: int) -> Iterator[WhoAmI]:
     server = WhoAmI(netns, address, port)
     server.start()
     try:
@@ -51,7 +51,7 @@ def _ask(client: Pod, address: str, port: int) -> str:
 
 
 def pod_to_pod(client: Pod, server: Pod, client_node: str, server_node: str) -> Check:
-    with _server(server.netns, server.address, POD_PORT):
+    with whoami_server(server.netns, server.address, POD_PORT):
         seen = _ask(client, server.address, POD_PORT)
     return Check(
         f"pod {client.address} ({client_node}) -> pod {server.address} ({server_node})",
@@ -64,7 +64,7 @@ def pod_to_internet(sandbox: Sandbox, client: Pod, node: str) -> Check:
     assert sandbox.fabric is not None
     internet = str(sandbox.fabric.internet_address)
     expected = str(expected_internet_source(sandbox, client, node))
-    with _server(sandbox.fabric.inet_ns, internet, INTERNET_PORT):
+    with whoami_server(sandbox.fabric.inet_ns, internet, INTERNET_PORT):
         seen = _ask(client, internet, INTERNET_PORT)
     why = "node's primary address (SNAT)" if expected != client.address else "pod's own address"
     return Check(
@@ -103,7 +103,7 @@ def leaves_through_its_eni(
     if eni is None:
         return Check(f"pod {client.address} ({node}) on a secondary ENI", False, "not on one")
     before = sandbox.fabric.eni_rx_packets(eni)
-    with _server(server.netns, server.address, POD_PORT):
+    with whoami_server(server.netns, server.address, POD_PORT):
         seen = _ask(client, server.address, POD_PORT)
     received = sandbox.fabric.eni_rx_packets(eni) - before
     return Check(

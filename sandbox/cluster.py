@@ -89,6 +89,8 @@ class SandboxOptions:
             "ENABLE_PREFIX_DELEGATION": str(self.prefix_delegation).lower(),
             "AWS_VPC_K8S_CNI_EXTERNALSNAT": str(self.external_snat).lower(),
         }
+        if self.prefix_delegation:
+            chosen["WARM_PREFIX_TARGET"] = "1"  # as aws-node's manifest sets it
         if self.exclude_snat_cidrs:
             chosen["AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"] = ",".join(self.exclude_snat_cidrs)
         return {**chosen, **self.settings}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import os
 import re
 import secrets
 import subprocess
@@ -228,7 +227,7 @@ class Kubelet:
     ) -> dict[str, Any] | None:
         """Runs the plugin once; returns what it printed (None: nothing) or raises."""
         env = {
-            "PATH": os.environ.get("PATH") or DEFAULT_PATH,
+            "PATH": DEFAULT_PATH,
             "CNI_COMMAND": command,
             "CNI_CONTAINERID": pod.container_id,
             "CNI_NETNS": netns,
