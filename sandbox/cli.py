@@ -4,9 +4,9 @@
   until Ctrl-C.
 - ``up``: the same sandbox and pods, kept running until Ctrl-C or ``down``.
 - ``status``: the pool of every node of every running sandbox, from its daemon's socket.
-- ``down``: stops running sandboxes (SIGTERM to the process that runs them, which tears
-  down) and removes what a crashed one left: its daemons (by their recorded PIDs), its
-  namespaces and its run directory.
+- ``down [RUN]``: stops running sandboxes, or only RUN (SIGTERM to the process that runs
+  it, which tears down), and removes what crashed ones left: their daemons (by their
+  recorded PIDs), namespaces and run directories.
 
 Root is needed (network namespaces). Exit codes: 0 all good, 1 a check failed, 2 bad
 usage or not root, 130 interrupted.
@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "demo":
             sub.add_argument("--keep", action="store_true", help="stay up until Ctrl-C")
     commands.add_parser("status", help="pools of the running sandboxes")
-    commands.add_parser("down", help="stop running sandboxes, remove leftovers")
+    down_parser = commands.add_parser("down", help="stop running sandboxes, remove leftovers")
+    down_parser.add_argument(
+        "run", nargs="?", help="only this sandbox (its id, as in vpcsbx-<id>); default: all"
+    )
     return parser
 
 
@@ -75,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
     if args.command == "status":
         return status()
-    return down()
+    return down(args.run.removeprefix(cluster.NAME_ROOT) if args.run else None)
 
 
 def status() -> int:
@@ -93,8 +96,12 @@ def status() -> int:
     return 0
 
 
-def down() -> int:
+def down(only: str | None = None) -> int:
+    """Stop the running sandboxes (or only ``only``), then clean up after crashed runs
+    (which never touches a sandbox whose process still runs)."""
     for run, pid in cluster.live_runs().items():
+        if only is not None and run != only:
+            continue
         print(f"stopping sandbox {cluster.NAME_ROOT}{run} (process {pid}); it tears itself down")
         os.kill(pid, signal.SIGTERM)
         _wait_gone(pid, 60.0)
@@ -106,8 +113,17 @@ def down() -> int:
 
 def _wait_gone(pid: int, timeout: float) -> None:
     end = time.monotonic() + timeout
-    while time.monotonic() < end and Path(f"/proc/{pid}").exists():
+    while time.monotonic() < end and _alive(pid):
         time.sleep(0.2)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent to reap it (then it is done)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ class Sandbox:
         self._stop = threading.Event()
         self._sync_lock = threading.Lock()
         self.sync_errors = 0
+        self._stopped: list[DaemonProcess] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> Sandbox:
@@ -137,8 +138,7 @@ class Sandbox:
         removed = clean_stale_runs()
         if removed:
             progress(f"removed {len(removed)} namespaces left by a crashed run")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / CONTROLLER).write_text(_process_mark(os.getpid()))
+        self._make_run_dir()
         progress("starting the EC2 and IMDS emulators")
         emulator = self.emulator = Ec2Emulator(region=REGION, clock=SystemClock())
         emulator.start()
@@ -158,9 +158,20 @@ class Sandbox:
         self._watcher.start()
         for name, instance_id in self.instances.items():
             progress(f"starting vpc-ipamd on {name} ({opts.instance_type}, {instance_id})")
-            self.nodes.append(self._start_node(name, instance_id))
+            node = self._node(name, instance_id)
+            self.nodes.append(node)  # before it starts: down() must find whatever runs
+            node.daemon.start()
 
-    def _start_node(self, name: str, instance_id: str) -> SandboxNode:
+    def _make_run_dir(self) -> None:
+        """The run directory appears with its controller mark already inside (made under a
+        dot name, then renamed), so another sandbox's cleanup never sees it unmarked."""
+        RUN_ROOT.mkdir(parents=True, exist_ok=True)
+        staging = RUN_ROOT / f".{self.run_id}.new"
+        staging.mkdir()
+        (staging / CONTROLLER).write_text(_process_mark(os.getpid()))
+        staging.rename(self.run_dir)
+
+    def _node(self, name: str, instance_id: str) -> SandboxNode:
         assert self.emulator is not None and self.fabric is not None
         netns = self.fabric.node_ns(name)
         ec2 = Portal(netns, _target(self.emulator.endpoint_url)).start()
@@ -188,7 +199,6 @@ class Sandbox:
             ),
             [ec2, imds],
         )
-        daemon.start()
         return node
 
     def network_conf(self, daemon: DaemonProcess) -> dict[str, Any]:
@@ -219,10 +229,22 @@ class Sandbox:
         if self.fabric is not None:
             progress("removing the sandbox's namespaces")
             _quietly("removing the namespaces", self.fabric.destroy)
+        # pods whose DEL failed, or a fabric that failed half way: anything of this run
+        _quietly("removing stray namespaces", lambda: Fabric.cleanup_leftovers(f"{self.prefix}-"))
         if self.emulator is not None:
             _quietly("stopping the emulators", self.emulator.stop)
+        self._stopped = [n.daemon for n in self.nodes]
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.nodes, self.fabric, self.emulator, self._watcher = [], None, None, None
+
+    def leftovers(self) -> list[str]:
+        """What of this sandbox still exists after ``down`` (empty when it cleaned up):
+        namespaces named after it, daemons still running, its run directory."""
+        found = [f"namespace {ns}" for ns in _netns_names() if ns.startswith(f"{self.prefix}-")]
+        found += [f"vpc-ipamd pid {d.pid}" for d in self._stopped if d.running()]
+        if self.run_dir.exists():
+            found.append(f"directory {self.run_dir}")
+        return found
 
     # -- the fabric follows EC2 ----------------------------------------------------------
     def sync(self) -> None:
@@ -290,7 +312,11 @@ def live_runs() -> dict[str, int]:
     """Run id -> PID of the process running it, for every sandbox running now."""
     if not RUN_ROOT.exists():
         return {}
-    found = {d.name: controller_pid(d) for d in RUN_ROOT.iterdir() if d.is_dir()}
+    found = {
+        d.name: controller_pid(d)
+        for d in RUN_ROOT.iterdir()
+        if d.is_dir() and not d.name.startswith(".")
+    }
     return {run: pid for run, pid in found.items() if pid is not None}
 
 
@@ -300,7 +326,7 @@ def clean_stale_runs() -> list[str]:
     live = live_runs()
     if RUN_ROOT.exists():
         for run_dir in RUN_ROOT.iterdir():
-            if run_dir.is_dir() and run_dir.name not in live:
+            if run_dir.is_dir() and not run_dir.name.startswith(".") and run_dir.name not in live:
                 for pidfile in run_dir.glob("*/ipamd.pid"):
                     reap_orphan(pidfile)
                 shutil.rmtree(run_dir, ignore_errors=True)

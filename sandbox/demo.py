@@ -72,7 +72,11 @@ def run(
         sandbox.down(lambda text: say(f"    {text}"))
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        step("done: no namespace, link or process of the sandbox is left")
+        left = sandbox.leftovers()
+        if left:
+            step(f"teardown left {', '.join(left)}: run `vpc-ipam-sandbox down`")
+        else:
+            step("done: no namespace, link or process of the sandbox is left")
 
 
 def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> dict[str, list[Pod]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sandbox.cluster import Sandbox, SandboxOptions
-from sandbox.kubelet import Pod
+from sandbox.kubelet import CniFailed, Pod
 
 
 def _skip_reason() -> str | None:
@@ -48,5 +48,12 @@ def sandbox_with() -> Iterator[Callable[..., Sandbox]]:
 
 
 def run_pods(sandbox: Sandbox, node: str, count: int) -> list[Pod]:
-    kubelet = sandbox.node(node).kubelet
-    return [kubelet.run_pod(f"pod-{n}") for n in range(count)]
+    """``count`` pods on ``node``; a failed ADD fails the test with the daemon's log."""
+    where = sandbox.node(node)
+    pods = []
+    for n in range(count):
+        try:
+            pods.append(where.kubelet.run_pod(f"pod-{n}"))
+        except CniFailed as failed:
+            pytest.fail(f"{failed}\nvpc-ipamd on {node}:\n{where.daemon.tail(80)}")
+    return pods

@@ -28,9 +28,14 @@ def test_a_burst_attaches_an_eni_and_its_end_gives_it_back(sandbox_with: Callabl
     for pod in pods:
         node.kubelet.delete_pod(pod)
     wait_until("the pool to shrink back to one ENI", lambda: len(sandbox.enis("n1")) == 1, 60)
-    assert sandbox.emulator is not None
-    left = sandbox.emulator.client().describe_network_interfaces()["NetworkInterfaces"]
-    assert extra.isdisjoint({e["NetworkInterfaceId"] for e in left})  # deleted, not just detached
+    emulator = sandbox.emulator
+    assert emulator is not None
+
+    def deleted() -> bool:  # not just detached: gone from the account
+        left = emulator.client().describe_network_interfaces()["NetworkInterfaces"]
+        return extra.isdisjoint({e["NetworkInterfaceId"] for e in left})
+
+    wait_until("the extra ENIs to be deleted", deleted, 30)
     wait_until(
         "the extra ENIs' links to go",
         lambda: (
