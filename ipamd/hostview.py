@@ -13,8 +13,7 @@ import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from pyroute2 import IPRoute, NetNS
-
+from ipamd.dataplane.nsfd import netlink
 from ipamd.model import AllocationKey
 
 ALIAS_PREFIX = "vpc-ipam/v1"
@@ -44,7 +43,7 @@ def key_from_alias(alias: str | None) -> AllocationKey | None:
 def scan_host(veth_prefix: str, *, netns: str | None = None) -> tuple[HostPod, ...]:
     """Pod /32 routes of the main table whose device is a veth named with ``veth_prefix``."""
     # flags=0: never create the namespace (pyroute2 defaults to O_CREAT)
-    with NetNS(netns, flags=0) if netns else IPRoute() as ipr:
+    with netlink(netns) as ipr:
         veths = {
             link["index"]: (str(link.get("ifname")), link.get("ifalias"))
             for link in ipr.get_links()

@@ -4,6 +4,8 @@
   until Ctrl-C.
 - ``up``: the same sandbox and pods, kept running until Ctrl-C or ``down``.
 - ``status``: the pool of every node of every running sandbox, from its daemon's socket.
+- ``pods`` / ``check``: list, add or delete pods of a kept sandbox, or run its connectivity
+  matrix again (through the control socket of the process that runs it).
 - ``down [RUN]``: stops running sandboxes, or only RUN (SIGTERM to the process that runs
   it, which tears down), and removes what crashed ones left: their daemons (by their
   recorded PIDs), namespaces and run directories.
@@ -25,8 +27,10 @@ from pathlib import Path
 
 from cni.errors import CniError
 from sandbox import cluster, demo
+from sandbox.checks import Check
 from sandbox.cluster import RUN_ROOT, SandboxOptions
-from sandbox.tables import pool_table
+from sandbox.control import ControlError, request
+from sandbox.tables import checks_table, pool_table, table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         if name == "demo":
             sub.add_argument("--keep", action="store_true", help="stay up until Ctrl-C")
     commands.add_parser("status", help="pools of the running sandboxes")
+    pods = commands.add_parser("pods", help="list, add or delete pods of a kept sandbox")
+    pods.add_argument("--run", help="the sandbox (default: the only one running)")
+    pods.add_argument("--node", help="only this node (default: every node)")
+    pods.add_argument("--add", type=int, default=0, help="start this many pods")
+    pods.add_argument("--delete", type=int, default=0, help="delete this many pods")
+    check = commands.add_parser("check", help="run the connectivity matrix on a kept sandbox")
+    check.add_argument("--run", help="the sandbox (default: the only one running)")
     down_parser = commands.add_parser("down", help="stop running sandboxes, remove leftovers")
     down_parser.add_argument(
         "run", nargs="?", help="only this sandbox (its id, as in vpcsbx-<id>); default: all"
@@ -78,7 +89,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
     if args.command == "status":
         return status()
+    if args.command in {"pods", "check"}:
+        return control(args)
     return down(args.run.removeprefix(cluster.NAME_ROOT) if args.run else None)
+
+
+def control(args: argparse.Namespace) -> int:
+    live = cluster.live_runs()
+    run = args.run.removeprefix(cluster.NAME_ROOT) if args.run else None
+    if run is None and len(live) == 1:
+        (run,) = live
+    if run is None or run not in live:
+        names = ", ".join(sorted(live)) or "none"
+        print(f"vpc-ipam-sandbox: say which sandbox with --run (running: {names})", file=sys.stderr)
+        return 2
+    path = RUN_ROOT / run / demo.CONTROL_SOCKET
+    try:
+        if args.command == "check":
+            found = request(path, {"op": "check"})["checks"]
+            print(checks_table([Check(**c) for c in found]))
+            return 0 if all(c["ok"] for c in found) else 1
+        message = {"op": "pods", "node": args.node, "add": args.add, "delete": args.delete}
+        listed = request(path, message)["pods"]
+    except ControlError as error:
+        print(f"vpc-ipam-sandbox: {error}", file=sys.stderr)
+        return 1
+    rows = [[p["node"], p["pod"], p["address"], p["eni"]] for p in listed]
+    print(table(["NODE", "POD", "ADDRESS", "ENI"], rows))
+    return 0
 
 
 def status() -> int:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
-from sandbox.checks import matrix
+from sandbox.checks import matrix, secondary_eni_of
 from sandbox.cluster import Sandbox, SandboxOptions
+from sandbox.control import ControlServer
 from sandbox.kubelet import CniFailed, Pod
 from sandbox.tables import checks_table, pool_table
 
 SETTLE_TIMEOUT = 60.0
+CONTROL_SOCKET = "control.sock"
 PARALLEL_ADDS = 4
 
 
@@ -62,7 +66,12 @@ def run(
         verdict = "all checks passed" if not failed else f"{len(failed)} checks FAILED"
         step(f"{verdict} ({time.monotonic() - started:.1f}s)")
         if keep:
-            explore(sandbox, say)
+            control = ControlServer(sandbox.run_dir / CONTROL_SOCKET, Controller(sandbox, pods))
+            control.start()
+            try:
+                explore(sandbox, say)
+            finally:
+                control.stop()
         return 0 if not failed else 1
     except (KeyboardInterrupt, Interrupted) as stopped:
         say(f"\n==> interrupted ({stopped or 'SIGINT'}); tearing down")
@@ -114,9 +123,58 @@ def _settled(health: dict[str, object]) -> bool:
     return all(i["wired"] for i in pool) and not health.get("blocked")
 
 
+class Controller:
+    """Answers ``vpc-ipam-sandbox pods|check`` for a kept sandbox (see sandbox.control)."""
+
+    def __init__(self, sandbox: Sandbox, pods: dict[str, list[Pod]]) -> None:
+        self.sandbox = sandbox
+        self.pods = pods
+        self._lock = threading.Lock()
+        self._serial = sum(len(p) for p in pods.values())
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            op = request.get("op")
+            if op == "pods":
+                return self._pods(request)
+            if op == "check":
+                return {"checks": [asdict(c) for c in matrix(self.sandbox, self.pods)]}
+            raise ValueError(f"unknown op {op!r}: expected 'pods' or 'check'")
+
+    def _pods(self, request: dict[str, Any]) -> dict[str, Any]:
+        known = [n.name for n in self.sandbox.nodes]
+        chosen = request.get("node")
+        if chosen is not None and chosen not in known:
+            raise ValueError(f"no node {chosen!r}; the nodes are {', '.join(known)}")
+        add, delete = int(request.get("add", 0)), int(request.get("delete", 0))
+        if add < 0 or delete < 0:
+            raise ValueError("add and delete are counts >= 0")
+        for name in [chosen] if chosen else known:
+            node, running = self.sandbox.node(name), self.pods.setdefault(name, [])
+            for _ in range(delete):
+                if running:
+                    node.kubelet.delete_pod(running.pop())
+            for _ in range(add):
+                self._serial += 1
+                running.append(node.kubelet.run_pod(f"web-{self._serial}"))
+        listed = [
+            {
+                "node": name,
+                "pod": f"{pod.namespace}/{pod.name}",
+                "address": pod.address,
+                "eni": secondary_eni_of(self.sandbox, name, pod.address) or "primary",
+            }
+            for name, running in sorted(self.pods.items())
+            for pod in running
+        ]
+        return {"pods": listed}
+
+
 def explore(sandbox: Sandbox, say: Callable[[str], None]) -> None:
     assert sandbox.fabric is not None
     say("==> kept running; look around in another shell, then press Ctrl-C to tear down:")
+    say("    vpc-ipam-sandbox pods --add 3 --node n1   # more pods (or --delete N)")
+    say("    vpc-ipam-sandbox check                    # the connectivity matrix again")
     for node in sandbox.nodes:
         say(f"    ip netns exec {node.netns} ip rule   # {node.name}'s policy routing")
         say(f"    ip netns exec {node.netns} nft list table ip vpc_ipam")

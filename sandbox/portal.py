@@ -17,7 +17,6 @@ has ``lo`` down, and listening on 127.0.0.1 there is refused with ``LoopbackDown
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import ipaddress
@@ -32,16 +31,15 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from ipamd.dataplane.nsfd import in_namespace
+
 log = logging.getLogger(__name__)
 
 NETNS_DIR = Path("/var/run/netns")
-CLONE_NEWNET = 0x40000000  # os.CLONE_NEWNET only from Python 3.12
 SIOCGIFFLAGS = 0x8913
 IFF_UP = 0x1
 MAX_CONNECTIONS = 256
 BUFFER = 256 * 1024
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class NetnsNotFound(FileNotFoundError):
@@ -87,33 +85,17 @@ def socket_in_netns(
     """A new socket belonging to ``netns``: bind, connect and listen on it act in that namespace,
     whichever thread calls them. The calling thread and the process stay where they are.
     ``proto`` as for ``socket.socket`` (e.g. ``IPPROTO_ICMP`` for a raw ICMP socket)."""
-    path = netns_path(netns)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    made: list[socket.socket] = []
-    failed: list[BaseException] = []
-
-    def enter_and_make() -> None:
-        # setns() moves only the calling thread, which is why this runs in a throwaway thread:
-        # it enters the namespace, makes the socket and ends, never returning to other work.
-        # The socket keeps the namespace it was created in for its whole life.
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                code = ctypes.get_errno()
-                why = "not a network namespace" if code == errno.EINVAL else os.strerror(code)
-                raise OSError(code, f"cannot enter network namespace {netns!r}: {why}")
-            made.append(socket.socket(family, kind, proto))
-        except BaseException as e:
-            failed.append(e)
-
+    fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        helper = threading.Thread(target=enter_and_make, name=f"netns-socket[{netns}]", daemon=True)
-        helper.start()
-        helper.join()
+        return in_namespace(fd, lambda: socket.socket(family, kind, proto))
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        raise OSError(
+            error.errno, f"cannot enter network namespace {netns!r}: not a network namespace"
+        ) from error
     finally:
         os.close(fd)
-    if failed:
-        raise failed[0]
-    return made[0]
 
 
 def loopback_is_up(sock: socket.socket) -> bool:

@@ -20,8 +20,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute, NetNS
-
+from ipamd.dataplane.nsfd import netlink
 from providers.models import CloudInterface
 
 MAIN_TABLE = 254
@@ -47,9 +46,7 @@ class NodeDataplane:
         self.host_netns = host_netns
 
     def _netlink(self) -> AbstractContextManager[Any]:
-        handle: AbstractContextManager[Any] = (
-            NetNS(self.host_netns) if self.host_netns else IPRoute()
-        )
+        handle: AbstractContextManager[Any] = netlink(self.host_netns)
         return handle
 
     def _link_by_mac(self, ipr: Any, mac: str) -> int:

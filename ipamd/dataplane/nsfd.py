@@ -7,18 +7,25 @@ is the namespace the host side of the veth lives in (wiring a "pod" into the nod
 would give the node a default route to 169.254.1.1). The opened descriptor is then what is
 used, so the namespace checked is the namespace wired.
 
-pyroute2 0.9 puts a netlink socket into another namespace by forking a child that calls
-setns() and passes the socket back; ``flags=0`` matters, because its default (``O_CREAT``)
-would create a missing named namespace instead of failing.
+A netlink socket for another namespace is made by a short-lived thread that calls setns()
+(which moves only the calling thread), opens the socket and ends; the socket keeps that
+namespace for life and is handed to pyroute2. Not pyroute2's own ``netns=``, which forks a
+child to do it: forking a multi-threaded daemon can leave the child blocked forever on a
+lock another thread held at the fork (seen: an ADD that never answered, and an orphaned
+child left behind).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from pyroute2 import IPRoute
 
@@ -26,6 +33,10 @@ NS_GET_NSTYPE = 0xB703
 """ioctl on a namespace file: returns its CLONE_NEW* type (linux/nsfs.h, Linux 4.11+)."""
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/var/run/netns"
+NETLINK_ROUTE = 0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
 
 
 class NotANetworkNamespace(ValueError):
@@ -77,10 +88,46 @@ def pod_netns(path: str, host_netns: str | None) -> Iterator[int]:
         os.close(fd)
 
 
+def in_namespace(fd: int, make: Callable[[], T]) -> T:
+    """``make()`` run by a thread inside the network namespace ``fd``; what it returns (a
+    socket) stays in that namespace. The calling thread's namespace never changes."""
+    outcome: dict[str, object] = {}
+
+    def enter() -> None:
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, f"setns: {os.strerror(code)}")
+            outcome["value"] = make()
+        except BaseException as error:  # handed to the caller below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=enter, name="netns-enter", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
 def netlink(netns: str | int | None) -> IPRoute:
     """An rtnetlink socket in a namespace: None = ours, a name or path, or an open fd.
 
     Never creates a namespace (a missing name is an error)."""
     if netns is None:
         return IPRoute()
-    return IPRoute(netns=netns, flags=0)
+    if isinstance(netns, int):
+        return _netlink_in(netns)
+    fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _netlink_in(fd)
+    finally:
+        os.close(fd)
+
+
+def _netlink_in(fd: int) -> IPRoute:
+    # SOCK_DGRAM, not SOCK_RAW: pyroute2 hands the socket to asyncio's datagram endpoint
+    sock = in_namespace(
+        fd, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+    )
+    return IPRoute(fileno=sock.detach())

@@ -116,7 +116,7 @@ def test_ctrl_c_tears_a_kept_sandbox_down(cli: list[Cli]):
     assert sandbox_namespaces(run_id) == []
 
 
-def test_status_shows_the_pools_and_down_stops_a_running_sandbox(cli: list[Cli]):
+def test_status_pods_and_check_act_on_a_running_sandbox_and_down_stops_it(cli: list[Cli]):
     up = Cli("up", "--nodes", "1", "--pods", "2")
     cli.append(up)
     up.wait_for("kept running")
@@ -124,6 +124,17 @@ def test_status_shows_the_pools_and_down_stops_a_running_sandbox(cli: list[Cli])
     assert status.returncode == 0
     assert f"{NAME_ROOT}{up.run_id()} n1" in status.stdout
     assert "2 assigned" in status.stdout
+
+    more = run_cli("pods", "--run", up.run_id(), "--node", "n1", "--add", "2")
+    assert more.returncode == 0, more.stderr
+    assert len([line for line in more.stdout.splitlines() if line.split()[0] == "n1"]) == 4
+    fewer = run_cli("pods", "--run", up.run_id(), "--delete", "1")
+    assert len([line for line in fewer.stdout.splitlines() if line.split()[0] == "n1"]) == 3
+    unknown = run_cli("pods", "--run", up.run_id(), "--node", "n9", "--add", "1")
+    assert unknown.returncode == 1 and "no node 'n9'" in unknown.stderr
+    checked = run_cli("check", "--run", up.run_id())
+    assert checked.returncode == 0, checked.stdout
+    assert "PASS  pod" in checked.stdout and "FAIL" not in checked.stdout
 
     down = run_cli("down", up.run_id())
     assert down.returncode == 0 and "stopping sandbox" in down.stdout

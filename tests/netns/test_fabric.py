@@ -134,11 +134,14 @@ def echo() -> Iterator[Callable[[str, str], Echo]]:
             server.close()
 
 
-def ask(netns: str, server: Echo, host: str, source: str | None = None) -> str | None:
+def ask(
+    netns: str, server: Echo, host: str, source: str | None = None, timeout: float = 5.0
+) -> str | None:
     """Connects from ``netns`` (from ``source`` if given) to ``server`` at ``host``: the
-    address the server saw, or None if no answer came within a second."""
+    address the server saw, or None if no answer came within ``timeout`` seconds (long
+    enough for ARP and a SYN retransmission on a loaded machine)."""
     with socket_in_netns(netns) as sock:
-        sock.settimeout(1.0)
+        sock.settimeout(timeout)
         try:
             if source:
                 sock.bind((source, 0))
@@ -265,7 +268,7 @@ def test_the_source_destination_check_drops_a_block_sent_from_another_eni(
     drops = fabric.src_dst_drops()
     primary_rx = fabric.eni_rx_packets(N2_PRIMARY.id)
     n1_rx = rx_packets(fabric.node_ns("n1"), "eth0")
-    assert ask(n2, at_n1, "10.0.1.10", source="10.0.1.41") is None  # 10.0.1.41 out of eth0
+    assert ask(n2, at_n1, "10.0.1.10", source="10.0.1.41", timeout=1.5) is None  # out of eth0
     assert fabric.src_dst_drops() > drops
     assert fabric.eni_rx_packets(N2_PRIMARY.id) > primary_rx  # it did reach the router
     assert rx_packets(fabric.node_ns("n1"), "eth0") == n1_rx  # and went no further
