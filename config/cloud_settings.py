@@ -81,6 +81,19 @@ class GceSettings:
     """Prefix length of each alias range asked for, 24..28 (/28 = 16 addresses).
 
     ``GCE_ALIAS_BLOCK_PREFIXLEN``, default ``28``; e.g. ``GCE_ALIAS_BLOCK_PREFIXLEN=26``."""
+    metadata_host: str
+    """The metadata server, as Google's own libraries read it (host or host:port).
+
+    ``GCE_METADATA_HOST``, default ``metadata.google.internal``;
+    e.g. ``GCE_METADATA_HOST=127.0.0.1:8089``."""
+    compute_endpoint: str
+    """The Compute Engine API endpoint; empty: Google's own.
+
+    ``GCE_COMPUTE_ENDPOINT``, default empty; e.g. ``GCE_COMPUTE_ENDPOINT=http://127.0.0.1:8090``."""
+    anonymous_credentials: bool
+    """Send no credentials (emulators only); otherwise Google's default credential chain.
+
+    ``GCE_ANONYMOUS_CREDENTIALS``, default ``false``; e.g. ``GCE_ANONYMOUS_CREDENTIALS=true``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -111,6 +111,7 @@ _RATE = p.positive_number("calls per second")
 _BURST = p.integer(minimum=1)
 _ENI_CONFIG_KEY = "k8s.amazonaws.com/eniConfig"
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?")
 
 VARIABLES: tuple[Variable[Any], ...] = (
     # warm pool (aws-node names, defaults and meaning)
@@ -193,6 +194,15 @@ VARIABLES: tuple[Variable[Any], ...] = (
         28,
         provider=GCE,
     ),
+    _v(
+        "GCE_METADATA_HOST",
+        "gce.metadata_host",
+        p.text("host or host:port, such as 127.0.0.1:8080", _HOST_PORT),
+        "metadata.google.internal",
+        provider=GCE,
+    ),
+    _v("GCE_COMPUTE_ENDPOINT", "gce.compute_endpoint", c.url(), "", provider=GCE),
+    _v("GCE_ANONYMOUS_CREDENTIALS", "gce.anonymous_credentials", p.boolean(), False, provider=GCE),
     # Kubernetes
     _v("MY_NODE_NAME", "kubernetes.node_name", p.dns_subdomain(), ""),
     _v(

@@ -37,15 +37,20 @@ OUR_SHAPES = (
 """Prefixes of names that are, or look like, settings of this project."""
 
 SDK_STANDARD = frozenset(
-    {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_REGION", "AWS_EC2_METADATA_SERVICE_ENDPOINT"}
+    {
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_EC2",
+        "AWS_REGION",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    }
 )
-"""Names of the AWS SDKs' shared configuration that we read too. They are deliberately not
+"""Names of the AWS SDKs' shared configuration that we read too (Google's
+``GCE_METADATA_HOST`` has our shape and is simply in the table). They are deliberately not
 ours-shaped: ``AWS_ENDPOINT_URL_S3`` and the like belong to other tools on the node."""
 
 FOREIGN = frozenset(
     {
         # google-auth and the GCE metadata client read these
-        "GCE_METADATA_HOST",
         "GCE_METADATA_IP",
         "GCE_METADATA_ROOT",
         "GCE_METADATA_MTLS_MODE",

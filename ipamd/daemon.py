@@ -21,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Any
 
 from cni import client
 from cni.errors import CniError
@@ -45,21 +45,15 @@ from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
 from ipamd.service import IpamService
+from providers.base import Provider as CloudProvider
 from providers.errors import ProviderError
 from providers.models import NodeInfo
-
-if TYPE_CHECKING:
-    from providers.aws.provider import AwsProvider
 
 log = logging.getLogger("vpc-ipamd")
 
 HEALTH_TIMEOUT = 5.0
 FIRST_RECONCILE_AFTER = 5.0
 """Seconds after start before the first reconciliation with EC2 (not before first ADDs)."""
-
-
-class NotBuilt(Exception):
-    """A setting asks for a part of the daemon that does not exist yet."""
 
 
 class StartupFailed(Exception):
@@ -91,32 +85,32 @@ def configure_logging(settings: Settings) -> None:
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the main thread)."""
     stop = stop or threading.Event()
-    if settings.daemon.provider is not Provider.AWS:
-        raise NotBuilt(f"VPC_IPAM_PROVIDER={settings.daemon.provider}: not built yet")
-    # boto3 (and later the GCE SDK) are slow to import: only on their own path.
-    from providers.aws.factory import aws_provider  # noqa: PLC0415
-
     checkpoint = FileCheckpoint(settings.daemon.checkpoint_path)
     state, status = read_checkpoint(checkpoint)
-    provider = aws_provider(settings, limits=limits_from(state))
     kernel = settings.daemon.dataplane is Dataplane.KERNEL
     policy = interface_policy(
         custom_networking=settings.aws.custom_networking,
         manage_untagged=settings.aws.manage_untagged_eni,
     )
     host_pods = scan_host(settings.datapath.veth_prefix) if kernel else None
-    store, _ = recover(
-        state=state,
-        checkpoint=checkpoint,
-        provider=provider,
-        pods_allowed=policy,
-        host_pods=host_pods,
-        spool_dir=settings.daemon.spool_dir,
-        cooldown=settings.warm_pool.ip_cooldown_period,
-        report=RecoveryReport(checkpoint=status),
-        wire_interfaces=kernel,
-    )
-    node = provider.discover()
+    try:
+        provider = _provider(settings, state)
+        store, _ = recover(
+            state=state,
+            checkpoint=checkpoint,
+            provider=provider,
+            pods_allowed=policy,
+            host_pods=host_pods,
+            spool_dir=settings.daemon.spool_dir,
+            cooldown=settings.warm_pool.ip_cooldown_period,
+            report=RecoveryReport(checkpoint=status),
+            wire_interfaces=kernel,
+        )
+        node = provider.discover()
+    except ProviderError as error:
+        raise StartupFailed(
+            f"cannot learn who this node is from {settings.daemon.provider}: {error}"
+        ) from error
     persist = Persister(checkpoint, store, node)
     persist()
     dataplane: PodDataplane = NoDataplane()
@@ -172,8 +166,20 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     return 0
 
 
+def _provider(settings: Settings, state: dict[str, Any] | None) -> CloudProvider:
+    """The node's cloud. boto3 and google-cloud-compute are slow to import (the latter about
+    a second): each only on its own path."""
+    if settings.daemon.provider is Provider.GCE:
+        from providers.gce.factory import gce_provider  # noqa: PLC0415
+
+        return gce_provider(settings)
+    from providers.aws.factory import aws_provider  # noqa: PLC0415
+
+    return aws_provider(settings, limits=limits_from(state))
+
+
 def _kernel_node(
-    settings: Settings, node: NodeInfo, store: Datastore, provider: AwsProvider
+    settings: Settings, node: NodeInfo, store: Datastore, provider: CloudProvider
 ) -> tuple[KernelDataplane, NodeInterfaces, Egress]:
     """Set the node up for pods: sysctls and rule 1024, the SNAT table, the secondary
     interfaces the node already holds; returns the pod dataplane, the interface keeper and
@@ -211,7 +217,7 @@ def _kernel_node(
     return pods, interfaces, egress
 
 
-def _follow_vpc(egress: Egress, provider: AwsProvider) -> None:
+def _follow_vpc(egress: Egress, provider: CloudProvider) -> None:
     """Reload the SNAT table if the VPC gained or lost a CIDR (pods already wired keep
     their rules 1536 until their next ADD; CHECK reports the difference)."""
     try:

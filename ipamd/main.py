@@ -4,10 +4,9 @@ This is where the daemon's environment is read (``os.environ``, handed whole to
 :mod:`config`); the only other reader is the CNI binary, for the protocol's ``CNI_*``.
 ``--check-config`` prints the effective settings, their sources and any warnings, and exits
 0 when valid. Every run validates first: a bad configuration prints the aggregated error to
-stderr and exits 2. Otherwise the daemon runs (:mod:`ipamd.daemon`) until SIGTERM; a setting
-that asks for a part not built yet stops it at once with exit 1 and says which; a node that
-cannot be set up for pods (no primary interface in this namespace, nft refusing the SNAT
-table) stops it with exit 3 and says why.
+stderr and exits 2. Otherwise the daemon runs (:mod:`ipamd.daemon`) until SIGTERM; it
+stops it with exit 3 and says why when the node cannot be made ready: the cloud's metadata
+unreachable, no primary interface in this namespace, nft refusing the SNAT table.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from config import InvalidConfig, load_config
 from config.describe import describe, render_text
 
 EXIT_OK = 0
-EXIT_NOT_IMPLEMENTED = 1
 EXIT_INVALID_CONFIG = 2
 EXIT_STARTUP_FAILED = 3
 
@@ -60,9 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     daemon.configure_logging(loaded.settings)
     try:
         return daemon.run(loaded.settings)
-    except daemon.NotBuilt as missing:
-        print(f"vpc-ipamd: {missing}", file=sys.stderr)
-        return EXIT_NOT_IMPLEMENTED
     except daemon.StartupFailed as failed:
         print(f"vpc-ipamd: {failed}", file=sys.stderr)
         return EXIT_STARTUP_FAILED

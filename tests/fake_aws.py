@@ -27,6 +27,11 @@ def use_fake_aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
         "NO_PROXY": "127.0.0.1,localhost",
         "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",  # no AMI catalogue needed; much faster
+        # google-auth never goes looking for a real metadata server from a test
+        "NO_GCE_CHECK": "True",
+        "GCE_METADATA_IP": "127.0.0.1:9",
+        "GCE_METADATA_HOST": "127.0.0.1:9",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "no-google-credentials"),
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):

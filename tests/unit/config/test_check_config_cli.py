@@ -1,4 +1,4 @@
-"""`vpc-ipamd --check-config` as a process: exit 0, 2 (bad config), 1 (a part not built yet)."""
+"""`vpc-ipamd --check-config` as a process: exit 0, 2 (bad config), 3 (node not ready)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_EC2_METADATA_SERVICE_ENDPOINT": DEAD_ENDPOINT,
         "AWS_ENDPOINT_URL_EC2": DEAD_ENDPOINT,
-        "GCE_METADATA_HOST": "127.0.0.1:9",
+        "GCE_METADATA_IP": "127.0.0.1:9",  # google-auth's own probe, should anything reach it
         **env,
     }
     return subprocess.run(
@@ -72,10 +72,24 @@ def test_running_the_daemon_with_bad_env_exits_2_before_anything_else():
     )
 
 
-def test_a_part_not_built_yet_stops_the_daemon_with_exit_1_naming_the_setting():
-    gce = {"VPC_IPAM_PROVIDER": "gce", "GCE_POD_RANGE_NAME": "pods", "WARM_PREFIX_TARGET": "1"}
-    result = _run(gce)
-    assert result.returncode == 1, result.stderr
-    assert "VPC_IPAM_PROVIDER=gce" in result.stderr
-    assert "not built yet" in result.stderr
-    assert result.stdout == ""
+def test_an_unreachable_metadata_service_stops_the_daemon_with_exit_3_naming_it(tmp_path: Path):
+    paths = {
+        "VPC_IPAM_CHECKPOINT_PATH": str(tmp_path / "checkpoint.json"),
+        "VPC_IPAM_SPOOL_DIR": str(tmp_path / "spool"),
+        "VPC_IPAM_SOCKET_PATH": str(tmp_path / "ipamd.sock"),
+    }
+    for env in (
+        {},  # AWS: IMDS at the dead endpoint
+        {
+            "VPC_IPAM_PROVIDER": "gce",
+            "GCE_POD_RANGE_NAME": "pods",
+            "WARM_PREFIX_TARGET": "1",
+            "GCE_METADATA_HOST": "127.0.0.1:9",
+        },
+    ):
+        result = _run({"VPC_IPAM_DATAPLANE": "none", **paths, **env})
+        assert result.returncode == 3, result.stderr
+        assert "cannot learn who this node is" in result.stderr
+        assert "127.0.0.1:9" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""

@@ -85,7 +85,7 @@ def test_names_outside_our_shapes_are_none_of_our_business():
 
 
 def test_other_software_names_with_our_prefixes_are_left_alone():
-    assert load_config({"GCE_METADATA_HOST": "127.0.0.1:8080"}).warnings == ()
+    assert load_config({"GCE_METADATA_IP": "127.0.0.1"}).warnings == ()
 
 
 def test_aws_node_only_setting_away_from_its_default_is_noted_as_not_implemented():
