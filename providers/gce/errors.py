@@ -22,7 +22,15 @@ from providers.errors import (
     Throttled,
 )
 
-THROTTLE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+THROTTLE_REASONS = {
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "quotaExceeded",
+    "RATE_LIMIT_EXCEEDED",
+}
+BUSY_REASONS = {"resourceNotReady"}
+"""Another change of the same instance is still running: try again shortly."""
+IN_USE_REASONS = {"IP_IN_USE_BY_ANOTHER_RESOURCE"}
 EXHAUSTED_MARKS = ("EXHAUSTED", "exhausted", "no free", "IP_SPACE")
 LIMIT_MARKS = ("limit", "LIMIT", "too many", "150")
 
@@ -61,7 +69,11 @@ def mapped(error: BaseException, operation: str) -> ProviderError:
         kind = NotFound
     elif isinstance(error, g.BadRequest):
         text = " ".join([message, *reasons])
-        if any(mark in text for mark in EXHAUSTED_MARKS):
+        if BUSY_REASONS & set(reasons):
+            kind = CloudUnavailable
+        elif IN_USE_REASONS & set(reasons):
+            kind = Conflict
+        elif any(mark in text for mark in EXHAUSTED_MARKS):
             kind = CapacityExhausted
         elif any(mark in text for mark in LIMIT_MARKS):
             kind = LimitExceeded
@@ -76,4 +88,4 @@ def mapped(error: BaseException, operation: str) -> ProviderError:
 
 def is_stale_fingerprint(error: ProviderError) -> bool:
     """The compare-and-swap lost: someone changed the interface since we read it."""
-    return isinstance(error, Conflict) and error.code in {"conditionNotMet", "412", ""}
+    return isinstance(error, Conflict) and error.code in {"conditionNotMet", "412"}
