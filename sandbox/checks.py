@@ -85,13 +85,11 @@ def expected_internet_source(sandbox: Sandbox, client: Pod, node: str) -> IPv4Ad
 
 
 def secondary_eni_of(sandbox: Sandbox, node: str, address: str) -> str | None:
-    """The id of the secondary ENI whose addresses or prefixes hold ``address``, if any."""
+    """The id of the secondary interface whose addresses or prefixes hold ``address``."""
     wanted = ip_address(address)
-    for eni in sandbox.enis(node)[1:]:
-        secondary = {a["PrivateIpAddress"] for a in eni["PrivateIpAddresses"]}
-        prefixes = [IPv4Network(p["Ipv4Prefix"]) for p in eni.get("Ipv4Prefixes", [])]
-        if address in secondary or any(wanted in p for p in prefixes):
-            return str(eni["NetworkInterfaceId"])
+    for eni in sandbox.interfaces(node)[1:]:
+        if any(wanted in block for block in eni.blocks):
+            return eni.id
     return None
 
 

@@ -43,7 +43,10 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--nodes", type=int, default=2, help="nodes (default 2)")
         sub.add_argument("--pods", type=int, default=12, help="pods per node (default 12)")
-        sub.add_argument("--instance-type", default="m5.large", help="(default m5.large)")
+        sub.add_argument("--instance-type", default="m5.large", help="(AWS; default m5.large)")
+        sub.add_argument(
+            "--provider", choices=("aws", "gce"), default="aws", help="the cloud (default aws)"
+        )
         sub.add_argument("--prefix-delegation", action="store_true", help="/28 prefixes")
         sub.add_argument("--external-snat", action="store_true", help="no SNAT on the node")
         sub.add_argument(
@@ -82,11 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = SandboxOptions(
             nodes=args.nodes,
             instance_type=args.instance_type,
+            provider=args.provider,
             prefix_delegation=args.prefix_delegation,
             external_snat=args.external_snat,
             exclude_snat_cidrs=tuple(str(c) for c in args.exclude_snat_cidr),
         )
-        return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
+        try:
+            return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
+        except Exception as error:  # torn down already; say what failed, not a traceback
+            print(f"vpc-ipam-sandbox: {type(error).__name__}: {error}", file=sys.stderr)
+            return 1
     if args.command == "status":
         return status()
     if args.command in {"pods", "check"}:

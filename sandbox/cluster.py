@@ -33,24 +33,19 @@ from urllib.parse import urlsplit
 
 from cni import client
 from cni.wire import HealthArgs
-from sandbox.clock import SystemClock
-from sandbox.cloudview import node_views
+from sandbox.clouds import AwsCloud, GceCloud, SandboxCloud
 from sandbox.daemonproc import DaemonProcess
 from sandbox.ec2 import Ec2Emulator
-from sandbox.fabric import Fabric
+from sandbox.fabric import EniView, Fabric
 from sandbox.kubelet import Kubelet
 from sandbox.portal import Portal
 
 log = logging.getLogger(__name__)
 
-REGION = "us-east-1"
-ZONE = "us-east-1a"
 RUN_ROOT = Path("/run/vpc-ipam-sandbox")
 CONTROLLER = "controller.pid"
 NAME_ROOT = "vpcsbx-"
 SYNC_INTERVAL = 0.1
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
-"""The emulator accepts any signature; the SDK still wants something to sign with."""
 
 QUICK = {
     "VPC_IPAM_POOL_INTERVAL": "1",
@@ -63,6 +58,7 @@ QUICK = {
 """Short loop intervals, so pool dynamics show within seconds (demo and tests)."""
 
 Progress = Callable[[str], None]
+POD_RANGE_CIDR = IPv4Network("10.4.0.0/16")
 VPC_CIDR = IPv4Network("10.0.0.0/16")
 SUBNET_CIDR = IPv4Network("10.0.1.0/24")
 
@@ -76,6 +72,10 @@ class SandboxOptions:
     exclude_snat_cidrs: tuple[str, ...] = ()
     vpc_cidr: IPv4Network = VPC_CIDR
     subnet_cidr: IPv4Network = SUBNET_CIDR
+    provider: str = "aws"
+    """aws (EC2 ENIs) or gce (alias ranges on nic0)."""
+    pod_range: IPv4Network = POD_RANGE_CIDR
+    """GCE: the secondary range alias ranges are cut from."""
     quick: bool = True
     settings: dict[str, str] = field(default_factory=dict)
     """More daemon settings (env names), applied last."""
@@ -84,12 +84,13 @@ class SandboxOptions:
         chosen = {
             **(QUICK if self.quick else {}),
             "VPC_IPAM_DATAPLANE": "kernel",
-            "CLUSTER_NAME": "sandbox",
             "AWS_VPC_K8S_CNI_LOGLEVEL": "INFO",
-            "ENABLE_PREFIX_DELEGATION": str(self.prefix_delegation).lower(),
             "AWS_VPC_K8S_CNI_EXTERNALSNAT": str(self.external_snat).lower(),
         }
-        if self.prefix_delegation:
+        if self.provider == "aws":
+            chosen["CLUSTER_NAME"] = "sandbox"
+            chosen["ENABLE_PREFIX_DELEGATION"] = str(self.prefix_delegation).lower()
+        if self.prefix_delegation and self.provider == "aws":
             chosen["WARM_PREFIX_TARGET"] = "1"  # as aws-node's manifest sets it
         if self.exclude_snat_cidrs:
             chosen["AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"] = ",".join(self.exclude_snat_cidrs)
@@ -112,7 +113,7 @@ class Sandbox:
         self.run_id = run_id or secrets.token_hex(3)
         self.prefix = f"{NAME_ROOT}{self.run_id}"
         self.run_dir = RUN_ROOT / self.run_id
-        self.emulator: Ec2Emulator | None = None
+        self.cloud: SandboxCloud | None = None
         self.fabric: Fabric | None = None
         self.nodes: list[SandboxNode] = []
         self.instances: dict[str, str] = {}
@@ -139,25 +140,22 @@ class Sandbox:
         if removed:
             progress(f"removed {len(removed)} namespaces left by a crashed run")
         self._make_run_dir()
-        progress("starting the EC2 and IMDS emulators")
-        emulator = self.emulator = Ec2Emulator(region=REGION, clock=SystemClock())
-        emulator.start()
         opts = self.options
-        vpc = emulator.create_vpc(str(opts.vpc_cidr))
-        subnet = emulator.create_subnet(vpc, str(opts.subnet_cidr), ZONE)
-        group = emulator.create_security_group(vpc, "nodes")
+        cloud = self.cloud = _cloud(opts)
+        progress(f"starting the {cloud.name.upper()} emulators (API and metadata)")
+        cloud.start()
         progress("building the VPC router and the internet namespace")
-        fabric = self.fabric = Fabric(self.prefix, [opts.vpc_cidr])
+        fabric = self.fabric = Fabric(self.prefix, cloud.vpc_cidrs)
         fabric.create()
         for n in range(1, opts.nodes + 1):
             name = f"n{n}"
-            self.instances[name] = emulator.launch_instance(opts.instance_type, subnet, (group,))
+            self.instances[name] = cloud.launch(name)
             fabric.add_node(name)
         self.sync()
         self._watcher = threading.Thread(target=self._watch, name="sandbox-fabric", daemon=True)
         self._watcher.start()
         for name, instance_id in self.instances.items():
-            progress(f"starting vpc-ipamd on {name} ({opts.instance_type}, {instance_id})")
+            progress(f"starting vpc-ipamd on {name} ({instance_id})")
             node = self._node(name, instance_id)
             self.nodes.append(node)  # before it starts: down() must find whatever runs
             node.daemon.start()
@@ -172,19 +170,19 @@ class Sandbox:
         staging.rename(self.run_dir)
 
     def _node(self, name: str, instance_id: str) -> SandboxNode:
-        assert self.emulator is not None and self.fabric is not None
+        assert self.cloud is not None and self.fabric is not None
         netns = self.fabric.node_ns(name)
-        ec2 = Portal(netns, _target(self.emulator.endpoint_url)).start()
-        imds = Portal(netns, _target(self.emulator.imds_url(instance_id))).start()
-        workdir = self.run_dir / name
+        portals = {
+            service: Portal(netns, _target(url)).start()
+            for service, url in self.cloud.endpoints(instance_id).items()
+        }
         daemon = DaemonProcess(
-            workdir=workdir,
-            ec2_url=ec2.url,
-            imds_url=imds.url,
-            region=REGION,
-            settings=self.options.daemon_settings(),
+            workdir=self.run_dir / name,
+            settings={
+                **self.cloud.daemon_settings({s: p.url for s, p in portals.items()}),
+                **self.options.daemon_settings(),
+            },
             netns=netns,
-            base_env=CREDENTIALS,
         )
         node = SandboxNode(
             name,
@@ -197,7 +195,7 @@ class Sandbox:
                 plugin=plugin_argv(),
                 pod_prefix=f"{self.prefix}-{name}p",
             ),
-            [ec2, imds],
+            list(portals.values()),
         )
         return node
 
@@ -231,11 +229,11 @@ class Sandbox:
             _quietly("removing the namespaces", self.fabric.destroy)
         # pods whose DEL failed, or a fabric that failed half way: anything of this run
         _quietly("removing stray namespaces", lambda: Fabric.cleanup_leftovers(f"{self.prefix}-"))
-        if self.emulator is not None:
-            _quietly("stopping the emulators", self.emulator.stop)
+        if self.cloud is not None:
+            _quietly("stopping the emulators", self.cloud.stop)
         self._stopped = [n.daemon for n in self.nodes]
         shutil.rmtree(self.run_dir, ignore_errors=True)
-        self.nodes, self.fabric, self.emulator, self._watcher = [], None, None, None
+        self.nodes, self.fabric, self.cloud, self._watcher = [], None, None, None
 
     def leftovers(self) -> list[str]:
         """What of this sandbox still exists after ``down`` (empty when it cleaned up):
@@ -248,10 +246,9 @@ class Sandbox:
 
     # -- the fabric follows EC2 ----------------------------------------------------------
     def sync(self) -> None:
-        assert self.emulator is not None and self.fabric is not None
-        emulator = self.emulator
+        assert self.cloud is not None and self.fabric is not None
         with self._sync_lock:
-            self.fabric.sync(node_views(lambda: emulator.backend, self.instances))
+            self.fabric.sync(self.cloud.views(self.instances))
 
     def _watch(self) -> None:
         while not self._stop.wait(SYNC_INTERVAL):
@@ -265,16 +262,35 @@ class Sandbox:
     def node(self, name: str) -> SandboxNode:
         return next(n for n in self.nodes if n.name == name)
 
+    @property
+    def emulator(self) -> Ec2Emulator:
+        """The EC2 emulator (AWS sandboxes only)."""
+        assert isinstance(self.cloud, AwsCloud), "an AWS sandbox"
+        return self.cloud.emulator
+
+    def interfaces(self, node: str) -> tuple[EniView, ...]:
+        """What the node has attached, as the cloud says now (any provider)."""
+        assert self.cloud is not None
+        (view,) = self.cloud.views({node: self.instances[node]})
+        return view.enis
+
     def enis(self, node: str) -> list[dict[str, Any]]:
-        """The node's ENIs as EC2 describes them, by device index."""
-        assert self.emulator is not None
+        """The node's ENIs as EC2 describes them, by device index (AWS sandboxes only)."""
         found: list[dict[str, Any]] = self.emulator.client().describe_network_interfaces(  # type: ignore[assignment]
             Filters=[{"Name": "attachment.instance-id", "Values": [self.instances[node]]}]
         )["NetworkInterfaces"]
         return sorted(found, key=lambda e: e["Attachment"]["DeviceIndex"])
 
     def primary_ip(self, node: str) -> IPv4Address:
-        return IPv4Address(self.enis(node)[0]["PrivateIpAddress"])
+        return self.interfaces(node)[0].primary_ip
+
+
+def _cloud(options: SandboxOptions) -> SandboxCloud:
+    if options.provider == "gce":
+        return GceCloud(options.subnet_cidr, options.pod_range, "e2-standard-4")
+    if options.provider == "aws":
+        return AwsCloud(options.vpc_cidr, options.subnet_cidr, options.instance_type)
+    raise ValueError(f"unknown provider {options.provider!r}: expected aws or gce")
 
 
 def plugin_argv() -> list[str]:

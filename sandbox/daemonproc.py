@@ -32,9 +32,10 @@ class DaemonFailed(RuntimeError):
 @dataclass
 class DaemonProcess:
     workdir: Path
-    ec2_url: str
-    imds_url: str
-    region: str
+    ec2_url: str = ""
+    imds_url: str = ""
+    region: str = ""
+    """The AWS endpoints, when the node is on the EC2 emulator (else in ``settings``)."""
     settings: Mapping[str, str] = field(default_factory=dict)
     """Daemon settings (env names), e.g. ``{"WARM_IP_TARGET": "5"}``."""
     netns: str | None = None
@@ -73,15 +74,21 @@ class DaemonProcess:
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "PYTHONPATH": str(ROOT),
             **self.base_env,
-            "AWS_ENDPOINT_URL_EC2": self.ec2_url,
-            "AWS_REGION": self.region,
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds_url,
+            **self._aws(),
             "NO_PROXY": "127.0.0.1,localhost",
             "VPC_IPAM_SOCKET_PATH": self.socket,
             "VPC_IPAM_CHECKPOINT_PATH": str(self.checkpoint),
             "VPC_IPAM_SPOOL_DIR": str(self.spool),
             **self.settings,
         }
+
+    def _aws(self) -> dict[str, str]:
+        wanted = {
+            "AWS_ENDPOINT_URL_EC2": self.ec2_url,
+            "AWS_REGION": self.region,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds_url,
+        }
+        return {name: value for name, value in wanted.items() if value}
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

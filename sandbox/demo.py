@@ -50,7 +50,8 @@ def run(
     sandbox = Sandbox(options)
     started = time.monotonic()
     try:
-        step(f"sandbox {sandbox.prefix}: {options.nodes} x {options.instance_type}")
+        kind = options.instance_type if options.provider == "aws" else "GCE e2-standard-4"
+        step(f"sandbox {sandbox.prefix}: {options.nodes} x {kind}")
         sandbox.up(lambda text: say(f"    {text}"))
         pods = start_pods(sandbox, pods_per_node, lambda text: say(f"    {text}"))
         step("waiting for the pools to settle")
@@ -102,8 +103,9 @@ def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> d
                 except CniFailed as failed:
                     say(f"  pod failed: {failed}")
         pods[node.name] = sorted(started, key=lambda p: tuple(int(o) for o in p.address.split(".")))
-        enis = len(sandbox.enis(node.name))
-        say(f"{node.name}: {len(started)} pods running; {enis} ENIs attached")
+        held = sandbox.interfaces(node.name)
+        blocks = sum(len(i.blocks) for i in held)
+        say(f"{node.name}: {len(started)} pods running; {len(held)} interfaces, {blocks} blocks")
     return pods
 
 

@@ -151,7 +151,8 @@ class GceProvider:
                 instance_type=machine,
                 max_interfaces=1,
                 ipv4_per_interface=MAX_ALIAS_RANGES + 1,
-                vcpus=0,  # unknown without machineTypes.get; max pods then follows GKE's 110
+                # unknown without machineTypes.get; 1 keeps max pods at GKE's default, 110
+                vcpus=1,
                 prefix_delegation=True,
             ),
         )
