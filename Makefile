@@ -31,8 +31,10 @@ unit: $(STAMP)
 test: deps lint typecheck unit
 
 # The sandbox demo: 2 nodes running the real daemon, pods through the real plugin, checks.
+# PROVIDER=gce runs it on the Compute Engine emulator (alias ranges) instead of EC2.
+PROVIDER ?= aws
 demo: deps
-	$(BIN)/vpc-ipam-sandbox demo
+	$(BIN)/vpc-ipam-sandbox demo --provider $(PROVIDER)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
