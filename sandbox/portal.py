@@ -23,7 +23,6 @@ import ipaddress
 import itertools
 import logging
 import os
-import selectors
 import socket
 import struct
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ipamd.dataplane.nsfd import in_namespace
+from sandbox.acceptor import Acceptor
 
 log = logging.getLogger(__name__)
 
@@ -219,18 +219,17 @@ class Portal:
         self._lock = threading.Lock()
         self._links: set[_Link] = set()
         self._count = itertools.count(1)
-        self._listener: socket.socket | None = None
-        self._wake: tuple[socket.socket, socket.socket] | None = None
-        self._acceptor: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._port = 0
+        self._acceptor = Acceptor(
+            name=lambda port: f"portal[{netns}:{port}]-accept",
+            on_accept=lambda client, _peer: self._admit(client),
+        )
 
     @property
     def port(self) -> int:
         """The listening port inside the namespace."""
-        if not self._port:
+        if not self._acceptor.started:
             raise RuntimeError("portal not started")
-        return self._port
+        return self._acceptor.port
 
     @property
     def url(self) -> str:
@@ -247,41 +246,20 @@ class Portal:
             return len(self._links)
 
     def start(self) -> Portal:
-        if self._listener is not None or self._stopping.is_set():
+        if self._acceptor.started or self._acceptor.stopping:
             raise RuntimeError("a portal starts once")
-        listener = listen_in_netns(self._netns, self._listen_host, self._listen_port)
-        try:
-            listener.setblocking(False)
-            self._port = listener.getsockname()[1]
-            self._wake = socket.socketpair()
-            self._listener = listener
-            self._acceptor = threading.Thread(
-                target=self._accept_loop, name=f"{self._name}-accept", daemon=True
-            )
-            self._acceptor.start()
-        except BaseException:
-            listener.close()
-            self._close_wake()
-            self._listener = None
-            raise
+        self._acceptor.start(listen_in_netns(self._netns, self._listen_host, self._listen_port))
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Closes the listener and every live connection and joins the threads, waiting at most
         about ``timeout`` seconds in all. Idempotent."""
-        if self._stopping.is_set() or self._listener is None:
-            self._stopping.set()
+        if self._acceptor.stopping or not self._acceptor.started:
+            self._acceptor.stop()
             return
-        self._stopping.set()
         deadline = time.monotonic() + timeout
-        assert self._wake is not None
-        with contextlib.suppress(OSError):
-            self._wake[1].send(b"x")
-        if self._acceptor is not None:
-            self._acceptor.join(timeout)
+        ended = self._acceptor.stop(timeout)
         # The acceptor has ended, so no link is added from here on and each has its thread.
-        self._listener.close()
-        self._close_wake()
         with self._lock:
             links = list(self._links)
         for link in links:
@@ -290,11 +268,11 @@ class Portal:
             if link.thread is not None:
                 link.thread.join(max(0.0, deadline - time.monotonic()))
         left = [link.thread_name for link in links if link.thread and link.thread.is_alive()]
-        if left or (self._acceptor is not None and self._acceptor.is_alive()):
+        if left or not ended:
             log.warning("portal %s: threads still running after stop: %s", self._name, left)
 
     def __enter__(self) -> Portal:
-        return self if self._listener is not None else self.start()
+        return self if self._acceptor.started else self.start()
 
     def __exit__(
         self,
@@ -306,31 +284,7 @@ class Portal:
 
     @property
     def _name(self) -> str:
-        return f"portal[{self._netns}:{self._port}]"
-
-    def _close_wake(self) -> None:
-        if self._wake is not None:
-            for end in self._wake:
-                end.close()
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None and self._wake is not None
-        listener, wake = self._listener, self._wake[0]
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                if any(key.fileobj is wake for key, _ in selector.select()):
-                    return
-                try:
-                    client, _ = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as e:  # out of descriptors or memory: let it pass, don't spin
-                    log.warning("portal %s: accept failed: %s", self._name, e)
-                    time.sleep(0.05)
-                    continue
-                self._admit(client)
+        return f"portal[{self._netns}:{self._acceptor.port}]"
 
     def _admit(self, client: socket.socket) -> None:
         client.setblocking(True)

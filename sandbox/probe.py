@@ -14,18 +14,17 @@ changes any of them.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
 import secrets
-import selectors
 import socket
 import struct
 import threading
 import time
 from types import TracebackType
 
+from sandbox.acceptor import Acceptor
 from sandbox.portal import listen_in_netns, socket_in_netns
 
 log = logging.getLogger(__name__)
@@ -72,16 +71,16 @@ class WhoAmI:
         self._port = port
         self._lock = threading.Lock()
         self._seen: list[str] = []
-        self._listener: socket.socket | None = None
-        self._wake: tuple[socket.socket, socket.socket] | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._acceptor = Acceptor(
+            name=lambda bound: f"whoami[{netns}:{bound}]",
+            on_accept=lambda conn, peer: self._answer(conn, str(peer[0])),
+        )
 
     @property
     def port(self) -> int:
-        if self._listener is None:
+        if not self._acceptor.started:
             raise RuntimeError("whoami server not started")
-        return self._port
+        return self._acceptor.port
 
     @property
     def seen(self) -> list[str]:
@@ -91,48 +90,21 @@ class WhoAmI:
 
     @property
     def thread(self) -> threading.Thread | None:
-        return self._thread
+        return self._acceptor.thread
 
     def start(self) -> WhoAmI:
-        if self._listener is not None or self._stopping.is_set():
+        if self._acceptor.started or self._acceptor.stopping:
             raise RuntimeError("a whoami server starts once")
-        listener = listen_in_netns(self.netns, self.address, self._port)
-        try:
-            listener.setblocking(False)
-            self._port = listener.getsockname()[1]
-            self._wake = socket.socketpair()
-            self._listener = listener
-            self._thread = threading.Thread(
-                target=self._serve, name=f"whoami[{self.netns}:{self._port}]", daemon=True
-            )
-            self._thread.start()
-        except BaseException:
-            listener.close()
-            self._close_wake()
-            self._listener = None
-            raise
+        self._acceptor.start(listen_in_netns(self.netns, self.address, self._port))
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stops answering, joins the thread (at most ``timeout`` seconds) and closes the
         listener. Idempotent."""
-        first = not self._stopping.is_set()
-        self._stopping.set()
-        if not first or self._listener is None:
-            return
-        assert self._wake is not None
-        with contextlib.suppress(OSError):
-            self._wake[1].send(b"x")
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("whoami %s: thread still running after stop", self._thread.name)
-                return  # it still uses the listener: leave the descriptors to it
-        self._listener.close()
-        self._close_wake()
+        self._acceptor.stop(timeout)
 
     def __enter__(self) -> WhoAmI:
-        return self if self._listener is not None else self.start()
+        return self if self._acceptor.started else self.start()
 
     def __exit__(
         self,
@@ -141,30 +113,6 @@ class WhoAmI:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _close_wake(self) -> None:
-        if self._wake is not None:
-            for end in self._wake:
-                end.close()
-
-    def _serve(self) -> None:
-        assert self._listener is not None and self._wake is not None
-        listener, wake = self._listener, self._wake[0]
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                if any(key.fileobj is wake for key, _ in selector.select()):
-                    return
-                try:
-                    conn, peer = listener.accept()
-                except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                    continue
-                except OSError as e:  # out of descriptors: let it pass, don't spin
-                    log.warning("whoami %s:%d: accept failed: %s", self.netns, self._port, e)
-                    time.sleep(0.05)
-                    continue
-                self._answer(conn, str(peer[0]))
 
     def _answer(self, conn: socket.socket, source: str) -> None:
         with self._lock:
