@@ -126,6 +126,10 @@ class NodeDataplane:
         return False
 
     def _sysctl(self, key: str, value: int) -> None:
+        """Set ``key`` unless it already holds ``value``: a container that is not privileged
+        sees /proc/sys read-only, so a node prepared by an init step must not need a write."""
+        if self._read_sysctl(key) == str(value):
+            return
         if self.host_netns:
             subprocess.run(
                 ["ip", "netns", "exec", self.host_netns, "sysctl", "-qw", f"{key}={value}"],
@@ -134,3 +138,17 @@ class NodeDataplane:
             )
         else:
             Path("/proc/sys", *key.split(".")).write_text(f"{value}\n")
+
+    def _read_sysctl(self, key: str) -> str | None:
+        try:
+            if self.host_netns:
+                done = subprocess.run(
+                    ["ip", "netns", "exec", self.host_netns, "sysctl", "-n", key],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                return done.stdout.strip()
+            return Path("/proc/sys", *key.split(".")).read_text().strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
