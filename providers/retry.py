@@ -168,16 +168,35 @@ class CallPolicy:
             sleep=sleep,
         )
 
-    def call(self, action: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (one cloud call named ``action``) under the limiter and retry policy."""
+    def call(
+        self,
+        action: str,
+        fn: Callable[[], T],
+        *,
+        mapper: Callable[[Exception, str], ProviderError] | None = None,
+    ) -> T:
+        """Run ``fn`` (one cloud call named ``action``) under the limiter and retry policy.
+        ``mapper`` turns whatever the cloud's SDK raised into our error tree (the provider's
+        edge), before retrying decides on it."""
         deadline_at = self._clock() + self.deadline
         self._count(action, calls=1)
+
+        def mapped_call() -> T:
+            try:
+                return fn()
+            except Exception as error:
+                if mapper is None:
+                    raise
+                ours = mapper(error, action)
+                if ours is error:
+                    raise
+                raise ours from error
 
         def attempt() -> T:
             self._count(action, attempts=1)
             self.limiter.acquire(action, timeout=max(0.0, deadline_at - self._clock()))
             try:
-                return fn()
+                return mapped_call()
             except Throttled:
                 self._count(action, throttles=1)
                 raise

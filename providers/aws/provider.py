@@ -74,13 +74,7 @@ class AwsProvider:
 
     # -- the edge: every EC2 call --------------------------------------------------------
     def _call(self, action: str, fn: Callable[[], T]) -> T:
-        def guarded() -> T:
-            try:
-                return fn()
-            except Exception as error:
-                raise mapped(error, action) from error
-
-        return self._policy.call(action, guarded)
+        return self._policy.call(action, fn, mapper=mapped)
 
     # -- who we are --------------------------------------------------------------------
     def discover(self) -> NodeInfo:
