@@ -46,10 +46,26 @@ def one(name: str, kind: str) -> dict[str, Any]:
     return doc
 
 
+def pod_spec() -> dict[str, Any]:
+    spec = one("daemonset.yaml", "DaemonSet")["spec"]["template"]["spec"]
+    assert isinstance(spec, dict)
+    return spec
+
+
 def container() -> dict[str, Any]:
-    [c] = one("daemonset.yaml", "DaemonSet")["spec"]["template"]["spec"]["containers"]
+    [c] = pod_spec()["containers"]
     assert isinstance(c, dict)
     return c
+
+
+def init_container() -> dict[str, Any]:
+    [c] = pod_spec()["initContainers"]
+    assert isinstance(c, dict)
+    return c
+
+
+INIT_PRIVILEGED = ("daemonset.yaml", "vpc-ipam-init")
+"""The one privileged container: /proc/sys is read-only in any other (ipamd/prepare.py)."""
 
 
 # --- every manifest --------------------------------------------------------------------
@@ -70,19 +86,25 @@ def test_every_yaml_parses_into_kubernetes_objects(path: Path):
 
 
 @pytest.mark.parametrize("path", YAMLS, ids=lambda p: p.name)
-def test_nothing_is_privileged(path: Path):
-    def walk(node: object) -> None:
+def test_nothing_is_privileged_but_the_init_container(path: Path):
+    privileged: list[str] = []
+
+    def walk(node: object, name: str | None) -> None:
         if isinstance(node, dict):
-            assert node.get("privileged") is not True, f"privileged: true in {path.name}"
+            name = node.get("name", name) if "image" in node else name
+            if node.get("privileged") is True:
+                privileged.append(str(name))
             assert node.get("allowPrivilegeEscalation") is not True
             for child in node.values():
-                walk(child)
+                walk(child, name)
         elif isinstance(node, list):
             for child in node:
-                walk(child)
+                walk(child, name)
 
-    walk(documents(path.name))
-    assert not re.search(r"privileged:\s*true", path.read_text())
+    walk(documents(path.name), None)
+    expected = [INIT_PRIVILEGED[1]] if path.name == INIT_PRIVILEGED[0] else []
+    assert privileged == expected
+    assert len(re.findall(r"privileged:\s*true", path.read_text())) == len(expected)
 
 
 # --- the DaemonSet ---------------------------------------------------------------------
@@ -133,6 +155,49 @@ def test_capabilities_are_exactly_what_the_datapath_needs():
     assert context.get("privileged", False) is False
     text = (DEPLOY / "daemonset.yaml").read_text()
     assert "setns" in text and "CAP_SYS_ADMIN" in text  # the reason is written down
+
+
+def test_init_container_prepares_the_node_with_the_daemons_image_and_settings():
+    init = init_container()
+    assert init["name"] == "vpc-ipam-init"
+    assert init["command"] == ["vpc-ipamd", "--prepare-node"]
+    assert init["image"] == container()["image"]
+    assert init["envFrom"] == container()["envFrom"]
+    # the daemon's switch, so both agree on whether and where the plugin is installed
+    # the daemon's own switch, and the node name its settings are validated with
+    assert [e["name"] for e in init["env"]] == ["VPC_IPAM_INSTALL_CNI", "MY_NODE_NAME"]
+    assert all(entry in container()["env"] for entry in init["env"])
+    assert pod_spec()["hostNetwork"] is True  # its sysctls are the node's
+
+
+def test_init_container_is_privileged_and_says_why():
+    context = init_container()["securityContext"]
+    assert context["privileged"] is True
+    assert context["readOnlyRootFilesystem"] is True
+    lines = (DEPLOY / "daemonset.yaml").read_text().splitlines()
+    [at] = [i for i, line in enumerate(lines) if re.search(r"privileged:\s*true", line)]
+    comment = " ".join(line.strip() for line in lines[at - 4 : at] if line.strip().startswith("#"))
+    assert "/proc/sys" in comment and "read-only" in comment
+
+
+def test_init_container_mounts_only_the_cni_bin_dir():
+    spec = pod_spec()
+    host = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
+    assert init_container()["volumeMounts"] == [{"name": "cni-bin", "mountPath": host["cni-bin"]}]
+    assert host["cni-bin"] == BY_NAME["VPC_IPAM_CNI_BIN_DIR"].render_default()
+
+
+def test_the_daemon_container_stays_unprivileged_with_the_init_step_in_place():
+    context = container()["securityContext"]
+    assert context["privileged"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert "--prepare-node" not in container()["command"]
+
+
+def test_the_manifest_no_longer_calls_the_sysctls_a_known_gap():
+    text = (DEPLOY / "daemonset.yaml").read_text()
+    assert "Known gap" not in text
+    assert "vpc-ipam-init" in text.split("apiVersion:")[0]  # the header says who sets them
 
 
 def test_probes_ask_the_daemon_through_vpc_ipamctl_health():
