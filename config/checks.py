@@ -139,6 +139,32 @@ def _no_effect(c: _Context) -> None:
             c.warn(name, f"has no effect with {switch}={setting}")
 
 
+def _kubernetes_reachable(c: _Context) -> None:
+    node = c.values.get("MY_NODE_NAME")
+    custom = c.values.get("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG") and (
+        c.values.get("VPC_IPAM_PROVIDER") is Provider.AWS
+    )
+    if custom and not node and c.has("MY_NODE_NAME"):
+        c.error(
+            "MY_NODE_NAME",
+            "MY_NODE_NAME is unset: required when AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG=true (the "
+            "ENIConfig is chosen by the node's labels); expected this node's name, e.g. from "
+            "the downward API (fieldPath: spec.nodeName)",
+        )
+    where = ("VPC_IPAM_KUBE_API_SERVER", "KUBERNETES_SERVICE_HOST")
+    if node and c.has(*where) and not any(c.values[name] for name in where):
+        c.error(
+            "VPC_IPAM_KUBE_API_SERVER",
+            f"MY_NODE_NAME={node} turns the Kubernetes layer on, but no API server is known: "
+            "expected VPC_IPAM_KUBE_API_SERVER (e.g. https://10.100.0.1:443), or "
+            "KUBERNETES_SERVICE_HOST as the kubelet sets it in every pod",
+        )
+    if not node:
+        for name in ("VPC_IPAM_KUBE_API_SERVER", "VPC_IPAM_POD_GONE_GRACE"):
+            if c.explicit(name):
+                c.warn(name, "has no effect without MY_NODE_NAME (the Kubernetes layer is off)")
+
+
 def _other_provider(c: _Context) -> None:
     provider = c.values.get("VPC_IPAM_PROVIDER")
     if provider is None:
@@ -171,6 +197,7 @@ CHECKS: tuple[Callable[[_Context], None], ...] = (
     _no_effect,
     _other_provider,
     _exposed_introspection,
+    _kubernetes_reachable,
 )
 
 

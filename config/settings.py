@@ -109,6 +109,51 @@ class KubernetesSettings:
 
     ``ENI_CONFIG_ANNOTATION_DEF``, default ``k8s.amazonaws.com/eniConfig``;
     e.g. ``ENI_CONFIG_ANNOTATION_DEF=example.com/eniConfig``."""
+    api_server: str
+    """URL of the Kubernetes API server; empty means in-cluster, from the two variables the
+    kubelet sets in every pod (``KUBERNETES_SERVICE_HOST`` and ``KUBERNETES_SERVICE_PORT``).
+
+    ``VPC_IPAM_KUBE_API_SERVER``, default empty; e.g. ``=https://10.100.0.1:443``."""
+    service_host: str
+    """The in-cluster API server's address, set by the kubelet.
+
+    ``KUBERNETES_SERVICE_HOST``, default empty; e.g. ``KUBERNETES_SERVICE_HOST=10.100.0.1``."""
+    service_port: int
+    """The in-cluster API server's port, set by the kubelet.
+
+    ``KUBERNETES_SERVICE_PORT``, default ``443``; e.g. ``KUBERNETES_SERVICE_PORT=6443``."""
+    token_file: Path
+    """Bearer token of the daemon's service account, read again before each request so a
+    rotated token is picked up; a missing file means no token (a test API server).
+
+    ``VPC_IPAM_KUBE_TOKEN_FILE``, default ``/var/run/secrets/kubernetes.io/serviceaccount/token``;
+    e.g. ``VPC_IPAM_KUBE_TOKEN_FILE=/etc/vpc-ipam/token``."""
+    ca_file: Path
+    """CA bundle that signs the API server's certificate (https only).
+
+    ``VPC_IPAM_KUBE_CA_FILE``, default ``/var/run/secrets/kubernetes.io/serviceaccount/ca.crt``;
+    e.g. ``VPC_IPAM_KUBE_CA_FILE=/etc/vpc-ipam/ca.crt``."""
+    pod_gone_grace: float
+    """Seconds an allocation's pod must have been gone from the API (deleted, or Succeeded or
+    Failed) before its address is released: the DEL the runtime should have sent was lost.
+    Counted only while the pod list is in sync with the API server.
+
+    ``VPC_IPAM_POD_GONE_GRACE``, default ``300``; e.g. ``VPC_IPAM_POD_GONE_GRACE=60``."""
+
+    @property
+    def enabled(self) -> bool:
+        """The Kubernetes layer runs when the daemon knows its node's name."""
+        return bool(self.node_name)
+
+    @property
+    def api_url(self) -> str:
+        """Where the API server is: the explicit URL, else the in-cluster service, else ""."""
+        if self.api_server:
+            return self.api_server.rstrip("/")
+        if not self.service_host:
+            return ""
+        host = f"[{self.service_host}]" if ":" in self.service_host else self.service_host
+        return f"https://{host}:{self.service_port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

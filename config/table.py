@@ -111,6 +111,8 @@ _RATE = p.positive_number("calls per second")
 _BURST = p.integer(minimum=1)
 _ENI_CONFIG_KEY = "k8s.amazonaws.com/eniConfig"
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")
+_SERVICE_HOST = re.compile(r"[A-Za-z0-9.:\-]{1,253}")
+_SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _HOST_PORT = re.compile(r"[A-Za-z0-9.\-]{1,253}(:[0-9]{1,5})?")
 
 VARIABLES: tuple[Variable[Any], ...] = (
@@ -219,6 +221,27 @@ VARIABLES: tuple[Variable[Any], ...] = (
         _ENI_CONFIG_KEY,
         provider=AWS,
     ),
+    _v("VPC_IPAM_KUBE_API_SERVER", "kubernetes.api_server", c.url(), ""),
+    _v(
+        "KUBERNETES_SERVICE_HOST",
+        "kubernetes.service_host",
+        p.text("a host name or IP address, such as 10.100.0.1", _SERVICE_HOST),
+        "",
+    ),
+    _v("KUBERNETES_SERVICE_PORT", "kubernetes.service_port", p.integer(1, 65535), 443),
+    _v(
+        "VPC_IPAM_KUBE_TOKEN_FILE",
+        "kubernetes.token_file",
+        p.absolute_path(),
+        Path(_SERVICE_ACCOUNT, "token"),
+    ),
+    _v(
+        "VPC_IPAM_KUBE_CA_FILE",
+        "kubernetes.ca_file",
+        p.absolute_path(),
+        Path(_SERVICE_ACCOUNT, "ca.crt"),
+    ),
+    _v("VPC_IPAM_POD_GONE_GRACE", "kubernetes.pod_gone_grace", _SECONDS, 300.0),
     # the daemon
     _v("VPC_IPAM_PROVIDER", "daemon.provider", p.choice(Provider), Provider.AWS),
     _v(

@@ -42,11 +42,14 @@ SDK_STANDARD = frozenset(
         "AWS_ENDPOINT_URL_EC2",
         "AWS_REGION",
         "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
     }
 )
-"""Names of the AWS SDKs' shared configuration that we read too (Google's
-``GCE_METADATA_HOST`` has our shape and is simply in the table). They are deliberately not
-ours-shaped: ``AWS_ENDPOINT_URL_S3`` and the like belong to other tools on the node."""
+"""Names of the AWS SDKs' shared configuration, and the two the kubelet sets in every pod,
+that we read too (Google's ``GCE_METADATA_HOST`` has our shape and is simply in the table).
+They are deliberately not ours-shaped: ``AWS_ENDPOINT_URL_S3``, ``KUBERNETES_PORT`` and the
+like belong to other tools on the node."""
 
 FOREIGN = frozenset(
     {

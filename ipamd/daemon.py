@@ -19,9 +19,10 @@ import logging.handlers
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cni import client
 from cni.errors import CniError
@@ -39,7 +40,7 @@ from ipamd.hostview import scan_host
 from ipamd.installer import install_from_settings
 from ipamd.nodenet import NodeInterfaces
 from ipamd.persist import Persister, limits_from
-from ipamd.poolloop import LoopTiming, PoolLoop
+from ipamd.poolloop import LoopTiming, PoolHooks, PoolLoop
 from ipamd.pooltargets import pool_limits, pool_targets
 from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
@@ -49,11 +50,16 @@ from providers.base import Provider as CloudProvider
 from providers.errors import ProviderError
 from providers.models import NodeInfo
 
+if TYPE_CHECKING:
+    from ipamd.k8s.layer import KubernetesLayer
+
 log = logging.getLogger("vpc-ipamd")
 
 HEALTH_TIMEOUT = 5.0
 FIRST_RECONCILE_AFTER = 5.0
 """Seconds after start before the first reconciliation with EC2 (not before first ADDs)."""
+KUBE_FIRST_READ = 3.0
+"""Seconds the pool's first tick waits for the Node (max pods, ENIConfig); ADDs never wait."""
 
 
 class StartupFailed(Exception):
@@ -125,6 +131,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             _follow_vpc(egress, provider)
 
     daemon = settings.daemon
+    kube = _kubernetes(settings, store)
     pool = PoolLoop(
         store,
         provider,
@@ -139,9 +146,17 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         ),
         reconcile=reconcile_node,
         interfaces=interfaces,
+        hooks=_pool_hooks(kube, lambda: service),
     )
     pool.delay_first_reconcile(FIRST_RECONCILE_AFTER)
-    service = IpamService(store, persist, pool, dataplane, add_wait=daemon.add_wait)
+    service = IpamService(
+        store,
+        persist,
+        pool,
+        dataplane,
+        add_wait=daemon.add_wait,
+        health_extras=(lambda: {"kubernetes": kube.health()}) if kube else None,
+    )
     server = SocketServer(daemon.socket_path, service.handle)
 
     _stop_on_signals(stop)
@@ -154,6 +169,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         store.counts().total,
         len(store.interfaces()),
     )
+    if kube is not None:
+        kube.on_max_pods, kube.on_demand = pool.set_max_pods, pool.wake
+        kube.start()
+        if not kube.wait_for_node(KUBE_FIRST_READ):
+            log.warning("node %s not read yet; the pool starts without it", kube.node_name)
     pool.start()
     _install_when_healthy(settings, daemon.socket_path)
     try:
@@ -162,8 +182,39 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         log.info("stopping")
         server.stop()
         pool.stop()
+        if kube is not None:
+            kube.stop()
         persist()
     return 0
+
+
+def _kubernetes(settings: Settings, store: Datastore) -> KubernetesLayer | None:
+    """The Kubernetes layer when MY_NODE_NAME is set; the kubernetes client is imported only
+    then (it costs a few hundred milliseconds)."""
+    if not settings.kubernetes.enabled:
+        return None
+    from ipamd.k8s.api import KubeApi  # noqa: PLC0415
+    from ipamd.k8s.layer import KubernetesLayer  # noqa: PLC0415
+
+    return KubernetesLayer(
+        settings.kubernetes,
+        KubeApi(settings.kubernetes),
+        store,
+        custom_networking=(
+            settings.aws.custom_networking and settings.daemon.provider is Provider.AWS
+        ),
+    )
+
+
+def _pool_hooks(kube: KubernetesLayer | None, service: Callable[[], IpamService]) -> PoolHooks:
+    if kube is None:
+        return PoolHooks()
+    return PoolHooks(
+        pending_pods=kube.pending_pods,
+        placement=kube.placement,
+        notify=kube.record,
+        chores=lambda: kube.reclaim_leaks(lambda due: service().reclaim(due)),
+    )
 
 
 def _provider(settings: Settings, state: dict[str, Any] | None) -> CloudProvider:

@@ -275,7 +275,9 @@ class Datastore:
             self._expire()
             return self._table.counts()
 
-    def snapshot(self, limits: warmpool.Limits, targets: warmpool.Targets) -> warmpool.PoolSnapshot:
+    def snapshot(
+        self, limits: warmpool.Limits, targets: warmpool.Targets, *, pending_pods: int = 0
+    ) -> warmpool.PoolSnapshot:
         serving_size = 1 << (32 - self.serving_prefixlen)
         if limits.block_size != serving_size:
             # warmpool would count other blocks as serving than the ones the datastore fills
@@ -302,7 +304,7 @@ class Datastore:
                 )
                 for i in self._table.ordered()
             )
-        return warmpool.PoolSnapshot(interfaces, limits, targets)
+        return warmpool.PoolSnapshot(interfaces, limits, targets, pending_pods)
 
     # -- persistence ---------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ datastore learns of the new blocks only once EC2 has assigned them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -32,7 +33,12 @@ from providers.errors import (
     ProviderError,
     Throttled,
 )
-from providers.models import AddressBlock, CloudInterface
+from providers.models import (
+    AddressBlock,
+    CloudInterface,
+    InterfacePlacement,
+    PlacementUnknown,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,23 @@ class KernelInterfaces(Protocol):
 
     @property
     def pending(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolHooks:
+    """What the loop may ask or tell the rest of the daemon (the Kubernetes layer, when on).
+    Each is called from the loop's thread; None means "not known here"."""
+
+    pending_pods: Callable[[], int] | None = None
+    """Pods about to ask for an address; the pool grows for them in one step."""
+    placement: Callable[[], InterfacePlacement | None] | None = None
+    """Subnet and security groups of the next interface (custom networking); may raise
+    PlacementUnknown, which holds interface creation back. None from it: the node's own."""
+    notify: Callable[[str, str], None] | None = None
+    """(reason, message) for what an operator must see: the subnet is full, a permission is
+    missing, a limit is reached. Called on every blocked tick; the receiver rate-limits."""
+    chores: Callable[[], object] | None = None
+    """Run once per tick after the pool's own work (the leak sweep)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +107,7 @@ class PoolLoop:
         timing: LoopTiming = LoopTiming(),
         reconcile: Callable[[], object] | None = None,
         interfaces: KernelInterfaces | None = None,
+        hooks: PoolHooks = PoolHooks(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -94,6 +118,7 @@ class PoolLoop:
         self.timing = timing
         self._reconcile = reconcile
         self.interfaces = interfaces
+        self.hooks = hooks
         self._clock = clock
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -118,6 +143,13 @@ class PoolLoop:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def set_max_pods(self, max_pods: int) -> None:
+        """The kubelet's max pods changed (or became known): the pool follows at once."""
+        if max_pods != self.limits.max_pods:
+            log.info("max pods %d -> %d", self.limits.max_pods, max_pods)
+            self.limits = dataclasses.replace(self.limits, max_pods=max_pods)
+            self.wake()
 
     def wake(self) -> None:
         """Run a tick now (an ADD found the pool low or empty)."""
@@ -165,7 +197,9 @@ class PoolLoop:
             self._last_reconcile = now
             if self._reconcile is not None:
                 self._reconcile()
-        decision = warmpool.decide(self.store.snapshot(self.limits, self.targets))
+        pending = self.hooks.pending_pods() if self.hooks.pending_pods else 0
+        snapshot = self.store.snapshot(self.limits, self.targets, pending_pods=pending)
+        decision = warmpool.decide(snapshot)
         if decision.grows:
             self._grow(decision, now)
         elif decision.shrinks:
@@ -173,7 +207,13 @@ class PoolLoop:
         else:
             self._note_blocked(decision)
         self._sync_interfaces()
+        if self.hooks.chores is not None:
+            self.hooks.chores()
         return decision
+
+    def _notify(self, reason: str, message: str) -> None:
+        if self.hooks.notify is not None:
+            self.hooks.notify(reason, message)
 
     def _sync_interfaces(self) -> None:
         if self.interfaces is not None and self.interfaces.sync():
@@ -188,6 +228,7 @@ class PoolLoop:
     def _note_blocked(self, decision: warmpool.Decision) -> None:
         if decision.unmet_blocks:
             self.blocked = decision.reasons[-1]
+            self._notify("InterfaceLimitReached", self.blocked)
         elif any("at max pods" in r for r in decision.reasons):
             self.blocked = f"max pods reached ({self.limits.max_pods})"
         elif self._clock() >= self._paused_until:
@@ -202,14 +243,26 @@ class PoolLoop:
                 blocks = self.provider.grow(grow.interface_id, grow.blocks)
                 self.store.add_blocks(grow.interface_id, blocks)
                 self._grew(f"added {len(blocks)} blocks to {grow.interface_id}", actions)
+            placement = self._placement() if decision.create else None
             for create in decision.create:
-                iface = self.provider.create_interface(create.blocks)
+                if placement is None:
+                    iface = self.provider.create_interface(create.blocks)
+                else:
+                    iface = self.provider.create_interface(
+                        create.blocks,
+                        subnet_id=placement.subnet_id,
+                        security_groups=placement.security_groups,
+                    )
                 self.store.add_interface(iface)
                 if self.interfaces is not None:
                     self.interfaces.learn([iface])
                     self.interfaces.sync()  # serves at once if the link is already there
                 self._grew(f"created {iface.id} with {len(iface.blocks)} blocks", actions)
             self._note_blocked(decision)
+        except PlacementUnknown as unknown:
+            self.blocked = f"no interface can be created: {unknown}"
+            log.warning("%s", self.blocked)
+            self._notify("ENIConfigMissing", self.blocked)
         except CapacityExhausted as error:
             self._paused_until = now + self.timing.capacity_backoff
             self.blocked = (
@@ -217,9 +270,11 @@ class PoolLoop:
                 f"{self.timing.capacity_backoff:.0f}s"
             )
             log.warning("%s", self.blocked)
+            self._notify("SubnetExhausted", self.blocked)
         except LimitExceeded as error:
             self.blocked = f"limit reached: {error}"
             log.warning("%s; reconciling with EC2", self.blocked)
+            self._notify("InterfaceLimitReached", self.blocked)
             self.reconcile_soon()
         except Throttled as error:
             self.blocked = f"the cloud API is throttling us: {error}"
@@ -227,11 +282,16 @@ class PoolLoop:
         except PermissionDenied as error:
             self.blocked = f"missing cloud permission: {error}"
             log.error("%s", self.blocked)
+            self._notify("MissingPermission", self.blocked)
         except ProviderError as error:
             self.blocked = f"cloud error: {error}"
             log.error("%s", self.blocked)
         finally:
             self._record(now, actions, decision)
+
+    def _placement(self) -> InterfacePlacement | None:
+        """Where new interfaces go; raises PlacementUnknown before any cloud call."""
+        return self.hooks.placement() if self.hooks.placement is not None else None
 
     def _grew(self, action: str, actions: list[str]) -> None:
         self.persist()

@@ -84,8 +84,10 @@ class IpamService:
         dataplane: Dataplane,
         *,
         add_wait: float,
+        health_extras: Callable[[], dict[str, object]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.health_extras = health_extras
         self.store = store
         self.persist = persist
         self.pool = pool
@@ -203,13 +205,27 @@ class IpamService:
             and not a.recovered
             and (a.key.container_id, a.key.ifname) not in valid
         ]
-        for allocation in stale:
-            self.store.release(allocation.key)
-            self.dataplane.unwire(allocation.key, "", address=allocation.address)
-        if stale:
-            self.persist()
+        if self.reclaim(stale):
             log.info("gc released %d stale allocations of %s", len(stale), args.network)
         return {}
+
+    def reclaim(self, allocations: Iterable[Allocation]) -> list[Allocation]:
+        """Release allocations nobody will DEL (GC's stale attachments, pods gone from the
+        API) and remove their host wiring; returns those that were still held."""
+        freed = []
+        for allocation in allocations:
+            held = self.store.allocation(allocation.key)
+            if held is None or held.address != allocation.address:
+                continue  # a DEL or a new ADD got there first
+            self.store.release(allocation.key)
+            freed.append(allocation)
+            try:
+                self.dataplane.unwire(allocation.key, "", address=allocation.address)
+            except Exception:  # the address is free either way; the wiring is only litter
+                log.exception("removing the host wiring of %s failed", allocation.key)
+        if freed:
+            self.persist()
+        return freed
 
     def status(self) -> dict[str, object]:
         if self.store.counts().available == 0 and self.pool.blocked:
@@ -222,7 +238,9 @@ class IpamService:
         """Counts, and the pool per interface and block (what ``status`` tables show)."""
         counts = self.store.counts()
         interfaces = self.store.interfaces()
+        extras = self.health_extras() if self.health_extras is not None else {}
         return {
+            **extras,
             "ok": True,
             "addresses": {
                 "total": counts.total,

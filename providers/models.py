@@ -92,3 +92,20 @@ class NodeInfo:
     primary_mac: str
     primary_ip: IPv4Address
     limits: InstanceLimits
+
+
+@dataclass(frozen=True, slots=True)
+class InterfacePlacement:
+    """Where a new interface goes when it is not the node's own subnet and groups (custom
+    networking: the node's ENIConfig)."""
+
+    subnet_id: str
+    security_groups: tuple[str, ...] | None = None
+    """None: the primary interface's security groups."""
+    source: str = ""
+    """What chose it, for logs and health (e.g. ``ENIConfig us-east-1a``)."""
+
+
+class PlacementUnknown(Exception):
+    """No interface may be created now (custom networking without a usable ENIConfig); the
+    message says what is missing."""

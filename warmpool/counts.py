@@ -77,6 +77,25 @@ def serving_counts(iface: Interface, limits: Limits) -> Counts:
     return Counts.of_blocks([b for b in iface.blocks if serves(iface, b, limits)])
 
 
+def after_pending(counts: Counts, pending: int, size: int) -> tuple[Counts, int]:
+    """The pool once ``pending`` pods have taken addresses, and the addresses still missing.
+
+    Pods fill partly used blocks first (as the datastore hands addresses out), then whole
+    free blocks; the pool that results is what the targets must be met on top of.
+    """
+    take = min(pending, counts.available)
+    partly_free = counts.available - counts.free_blocks * size
+    whole = ceil_div(max(take - partly_free, 0), size)
+    after = Counts(
+        total=counts.total,
+        assigned=counts.assigned + take,
+        cooling=counts.cooling,
+        blocks=counts.blocks,
+        free_blocks=counts.free_blocks - whole,
+    )
+    return after, pending - take
+
+
 def shortfall(counts: Counts, mode: Mode, targets: Targets, limits: Limits) -> int:
     """Blocks the targets ask for beyond what the pool holds, capped so the pool never grows
     past max pods (by more than the one block that crosses it, in prefix mode).
@@ -124,7 +143,14 @@ def over_target(counts: Counts, mode: Mode, targets: Targets, limits: Limits) ->
       each other while addresses cool down).
     - WARM_PREFIX_TARGET: free blocks - target.
     - WARM_ENI_TARGET: never; that mode gives back whole interfaces only.
+    - In every mode, free blocks that hold the pool above max pods (the kubelet's number
+      fell, or became known after the pool grew): addresses no pod can ever use.
     """
+    above_max_pods = min(counts.free_blocks, (counts.total - limits.max_pods) // limits.block_size)
+    return max(_over_targets(counts, mode, targets, limits), above_max_pods, 0)
+
+
+def _over_targets(counts: Counts, mode: Mode, targets: Targets, limits: Limits) -> int:
     if mode is Mode.WARM_INTERFACES:
         return 0
     if mode is Mode.WARM_BLOCKS:

@@ -149,8 +149,13 @@ class PoolSnapshot:
     interfaces: tuple[Interface, ...]
     limits: Limits
     targets: Targets
+    pending_pods: int = 0
+    """Pods scheduled on the node that will ask for an address soon (the Kubernetes layer
+    sees them Pending): the pool grows for them on top of the targets, in one step."""
 
     def __post_init__(self) -> None:
+        if self.pending_pods < 0:
+            raise ValueError("pending_pods must be >= 0")
         ids = [i.id for i in self.interfaces]
         if len(set(ids)) != len(ids):
             raise ValueError(f"interface ids must be unique: {ids}")

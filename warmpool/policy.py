@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from warmpool.counts import (
     Counts,
+    after_pending,
+    ceil_div,
     interface_needed,
     over_target,
     serves,
@@ -43,12 +45,19 @@ from warmpool.model import (
 def decide(snapshot: PoolSnapshot) -> Decision:
     limits, targets = snapshot.limits, snapshot.targets
     mode = mode_of(targets, limits)
-    counts = sum((serving_counts(i, limits) for i in snapshot.interfaces), Counts())
+    held = sum((serving_counts(i, limits) for i in snapshot.interfaces), Counts())
+    # The targets are met on top of what pending pods are about to take.
+    counts, missing = after_pending(held, snapshot.pending_pods, limits.block_size)
     need = shortfall(counts, mode, targets, limits)
+    if missing and held.total < limits.max_pods:
+        headroom = ceil_div(limits.max_pods - held.total, limits.block_size)
+        need = min(need + ceil_div(missing, limits.block_size), headroom)
     state = (
-        f"{mode.value}: {counts.available} available, {counts.assigned} assigned, "
-        f"{counts.cooling} cooling of {counts.total} addresses in {counts.blocks} blocks"
+        f"{mode.value}: {held.available} available, {held.assigned} assigned, "
+        f"{held.cooling} cooling of {held.total} addresses in {held.blocks} blocks"
     )
+    if snapshot.pending_pods:
+        state += f", {snapshot.pending_pods} pods pending"
     if need > 0:
         return _grow(snapshot, mode, counts, need, state)
     return _shrink(snapshot, mode, counts, state)

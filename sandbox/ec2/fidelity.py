@@ -16,7 +16,8 @@ What is patched (and restored on exit, even when the body raises):
 * ``Instance``: the primary interface's address comes from the allocator, it is deleted on
   termination (EC2's default for an interface created at launch), attach times are recorded;
 * ``Subnet``: ``AvailableIpAddressCount`` counts prefixes too;
-* ``NetworkInterface``: a few more DescribeNetworkInterfaces filters.
+* ``NetworkInterface``: a few more DescribeNetworkInterfaces filters, and its own security
+  groups only (moto adds the instance's once attached).
 """
 
 from __future__ import annotations
@@ -281,7 +282,12 @@ def _eni_patches(orig: dict[str, Original]) -> dict[str, Any]:
             return str(bool(self.delete_on_termination)).lower() if self.attachment_id else None
         return orig["get_filter_value"](self, filter_name, method_name)
 
-    return {"get_filter_value": get_filter_value}
+    def group_set(self: Any) -> Any:
+        # moto answers an attached interface's groups as its own plus the instance's; EC2
+        # keeps each interface's own (custom networking relies on it)
+        return self._group_set
+
+    return {"get_filter_value": get_filter_value, "group_set": property(group_set)}
 
 
 _RESPONSE_PATCHES: dict[str, Any] = {

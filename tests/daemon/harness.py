@@ -129,12 +129,12 @@ class Daemon(DaemonProcess):
 
 
 def pod_args(container_id: str, **extra: Any) -> PodArgs:
-    return PodArgs(
-        network=NETWORK,
-        container_id=container_id,
-        ifname="eth0",
-        pod_namespace="default",
-        pod_name=f"pod-{container_id}",
-        pod_uid=f"uid-{container_id}",
-        **extra,
-    )
+    fields: dict[str, Any] = {
+        "network": NETWORK,
+        "container_id": container_id,
+        "ifname": "eth0",
+        "pod_namespace": "default",
+        "pod_name": f"pod-{container_id}",
+        "pod_uid": f"uid-{container_id}",
+    }
+    return PodArgs(**{**fields, **extra})

@@ -152,9 +152,45 @@ def test_aws_only_settings_under_gce_are_warned():
     ]
 
 
+IN_A_POD = {"MY_NODE_NAME": "ip-10-0-1-5.ec2.internal", "KUBERNETES_SERVICE_HOST": "10.100.0.1"}
+
+
 def test_custom_networking_makes_eni_config_keys_meaningful():
-    env = {"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true", "ENI_CONFIG_LABEL_DEF": "a.io/b"}
+    env = {
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+        "ENI_CONFIG_LABEL_DEF": "a.io/b",
+        **IN_A_POD,
+    }
     assert _warnings(env) == []
+
+
+def test_custom_networking_without_the_node_name_is_an_error_naming_it():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true"})
+    assert caught.value.variables == ("MY_NODE_NAME",)
+    assert "spec.nodeName" in str(caught.value)
+
+
+def test_a_node_name_without_any_api_server_is_an_error_naming_both_ways_to_fix_it():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"MY_NODE_NAME": "node-a"})
+    assert caught.value.variables == ("VPC_IPAM_KUBE_API_SERVER",)
+    assert "KUBERNETES_SERVICE_HOST" in str(caught.value)
+
+
+def test_in_a_pod_the_api_server_is_the_kubelets_service_address():
+    settings = load_config(IN_A_POD).settings.kubernetes
+    assert settings.enabled
+    assert settings.api_url == "https://10.100.0.1:443"
+    v6 = load_config({**IN_A_POD, "KUBERNETES_SERVICE_HOST": "fd00::1"}).settings.kubernetes
+    assert v6.api_url == "https://[fd00::1]:443"
+    explicit = {**IN_A_POD, "VPC_IPAM_KUBE_API_SERVER": "http://127.0.0.1:8001/"}
+    assert load_config(explicit).settings.kubernetes.api_url == "http://127.0.0.1:8001"
+
+
+def test_kubernetes_knobs_without_a_node_name_warn_that_they_do_nothing():
+    env = {"VPC_IPAM_POD_GONE_GRACE": "60", "VPC_IPAM_KUBE_API_SERVER": "http://127.0.0.1:1"}
+    assert {w.variable for w in load_config(env).warnings} == set(env)
 
 
 def test_introspection_on_a_unix_socket_or_loopback_is_quiet():

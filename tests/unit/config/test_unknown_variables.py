@@ -100,7 +100,8 @@ def test_aws_node_only_setting_at_its_default_is_quiet_in_any_go_bool_spelling()
 
 
 def test_aws_node_stock_manifest_loads_with_only_the_prefix_target_note():
-    loaded = load_config(AWS_NODE_STOCK_ENV)
+    # the kubelet adds KUBERNETES_SERVICE_HOST/PORT to every pod's environment
+    loaded = load_config({**AWS_NODE_STOCK_ENV, "KUBERNETES_SERVICE_HOST": "10.100.0.1"})
     assert [str(w) for w in loaded.warnings] == [
         "WARM_PREFIX_TARGET: has no effect unless ENABLE_PREFIX_DELEGATION=true"
     ]

@@ -12,6 +12,7 @@ from config import BindAddress, InvalidConfig, LogLevel, Provider, RandomizeSnat
 
 NEEDS_TARGET = {"WARM_PREFIX_TARGET": "1"}
 GCE = {"VPC_IPAM_PROVIDER": "gce", "GCE_POD_RANGE_NAME": "pods", "WARM_PREFIX_TARGET": "1"}
+IN_A_POD = {"MY_NODE_NAME": "node-a", "KUBERNETES_SERVICE_HOST": "10.100.0.1"}
 
 VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("WARM_ENI_TARGET", "3", "warm_pool.warm_eni_target", 3, {}),
@@ -58,7 +59,7 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ),
     ("MANAGE_UNTAGGED_ENI", "false", "aws.manage_untagged_eni", False, {}),
     ("DISABLE_LEAKED_ENI_CLEANUP", "1", "aws.disable_leaked_eni_cleanup", True, {}),
-    ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "t", "aws.custom_networking", True, {}),
+    ("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG", "t", "aws.custom_networking", True, IN_A_POD),
     ("GCE_POD_RANGE_NAME", "pods", "gce.pod_range_name", "pods", GCE),
     ("GCE_ALIAS_BLOCK_PREFIXLEN", "24", "gce.alias_block_prefixlen", 24, GCE),
     (
@@ -66,8 +67,18 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
         "ip-10-0-1-23.ec2.internal",
         "kubernetes.node_name",
         "ip-10-0-1-23.ec2.internal",
+        {"KUBERNETES_SERVICE_HOST": "10.100.0.1"},
+    ),
+    (
+        "VPC_IPAM_KUBE_API_SERVER",
+        "https://10.100.0.1:6443",
+        "kubernetes.api_server",
+        "https://10.100.0.1:6443",
         {},
     ),
+    ("KUBERNETES_SERVICE_HOST", "10.100.0.1", "kubernetes.service_host", "10.100.0.1", {}),
+    ("KUBERNETES_SERVICE_PORT", "6443", "kubernetes.service_port", 6443, {}),
+    ("VPC_IPAM_POD_GONE_GRACE", "60", "kubernetes.pod_gone_grace", 60.0, IN_A_POD),
     (
         "ENI_CONFIG_LABEL_DEF",
         "topology.kubernetes.io/zone",
