@@ -117,11 +117,6 @@ class KubeApi:
         self._client.close()
 
     # -- nodes ---------------------------------------------------------------------------
-    def get_node(self, name: str) -> Obj:
-        return self._json(
-            self._call("get", "nodes", lambda: self._core.read_node(name, **self._plain()))
-        )
-
     def list_nodes(self, name: str) -> tuple[list[Obj], str]:
         """This one node as a list (a watch needs the list's resourceVersion)."""
         return self._list(

@@ -18,6 +18,7 @@ from sandbox.ec2 import Ec2Emulator
 from sandbox.kube import KubeEmulator
 from tests.daemon.harness import Daemon, Node, pod_args, wait_until
 from tests.fake_aws import ZONE
+from tests.unit.deploy.test_deploy import one
 
 NODE = "node-a"
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -146,6 +147,7 @@ def test_custom_networking_places_pod_enis_by_the_nodes_eniconfig(
     assert address.startswith("10.0.")
     assert int(address.split(".")[2]) >= 64  # in 10.0.64.0/20, the pod subnet
     assert k8s(daemon)["eniconfig"] == name
+    assert_granted_by_rbac(kube)
 
 
 def test_without_its_eniconfig_the_node_creates_no_interface_and_says_why(
@@ -217,6 +219,7 @@ def test_an_allocation_whose_pod_is_gone_is_released_after_the_grace_period(
     assert daemon.checkpoint_allocations() == {"kept": kept}
     assert {lost, done, replaced}.isdisjoint(still_held())
     wait_until("a Normal event", lambda: "LeakedAddressesReleased" in _reasons(kube))
+    assert_granted_by_rbac(kube)
 
 
 def test_allocations_are_not_judged_while_the_api_server_is_away(
@@ -276,6 +279,17 @@ def test_a_compacted_watch_is_relisted(kube_daemon: Callable[..., Daemon], kube:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def assert_granted_by_rbac(kube: KubeEmulator) -> None:
+    """Every request the daemon made is one deploy/rbac.yaml grants."""
+    role = one("rbac.yaml", "ClusterRole")
+    granted = {
+        f"{v} {r}" for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]
+    }
+    made = {call for call, count in kube.calls().items() if count}
+    assert made, "the daemon made no request at all"
+    assert made <= granted, f"not granted: {sorted(made - granted)}"
 
 
 def _kind(resource: str) -> Any:

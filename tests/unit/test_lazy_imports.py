@@ -1,5 +1,6 @@
 """The cloud SDKs are imported only on their own paths: google-cloud-compute costs about a
-second, so an AWS node (and vpc-ipamd --check-config, and the CNI plugin) never loads it."""
+second, so an AWS node (and vpc-ipamd --check-config, and the CNI plugin) never loads it; the
+kubernetes client only when the Kubernetes layer is on (MY_NODE_NAME)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sys
 def loaded_after(statement: str) -> set[str]:
     probe = (
         f"{statement}; import sys; "
-        "print(' '.join(m for m in ('google.cloud.compute_v1', 'boto3') if m in sys.modules))"
+        "print(' '.join(m for m in ('google.cloud.compute_v1', 'boto3', 'kubernetes') "
+        "if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
@@ -28,3 +30,7 @@ def test_the_aws_path_does_not_load_the_gce_sdk():
 
 def test_the_gce_path_does_not_load_boto3():
     assert loaded_after("import providers.gce.factory") == {"google.cloud.compute_v1"}
+
+
+def test_the_kubernetes_client_loads_only_with_the_kubernetes_layer():
+    assert loaded_after("import ipamd.k8s.layer") == {"kubernetes"}
