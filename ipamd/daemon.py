@@ -39,7 +39,7 @@ from ipamd.egress import Egress
 from ipamd.hostview import scan_host
 from ipamd.installer import install_from_settings
 from ipamd.nodenet import NodeInterfaces
-from ipamd.persist import Persister, limits_from
+from ipamd.persist import Persister, kubernetes_record, limits_from
 from ipamd.poolloop import LoopTiming, PoolHooks, PoolLoop
 from ipamd.pooltargets import pool_limits, pool_targets
 from ipamd.reconcile import interface_policy, reconcile
@@ -117,7 +117,15 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         raise StartupFailed(
             f"cannot learn who this node is from {settings.daemon.provider}: {error}"
         ) from error
-    persist = Persister(checkpoint, store, node)
+    kube = _kubernetes(settings, store)
+    remembered = kubernetes_record(state, node) if kube is not None else None
+    max_pods = kube.restore(remembered) if kube is not None and remembered else None
+    persist = Persister(
+        checkpoint,
+        store,
+        node,
+        extras=(lambda: {"kubernetes": kube.facts()}) if kube is not None else None,
+    )
     persist()
     dataplane: PodDataplane = NoDataplane()
     interfaces: NodeInterfaces | None = None
@@ -131,12 +139,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             _follow_vpc(egress, provider)
 
     daemon = settings.daemon
-    kube = _kubernetes(settings, store)
     pool = PoolLoop(
         store,
         provider,
         persist,
-        pool_limits(node.limits, settings, provider.block_prefixlen),
+        pool_limits(node.limits, settings, provider.block_prefixlen, max_pods=max_pods),
         pool_targets(settings),
         timing=LoopTiming(
             pool_interval=daemon.pool_interval,

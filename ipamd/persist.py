@@ -8,6 +8,7 @@ its first ADD without asking EC2 anything.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ipamd.checkpoint import Checkpoint
@@ -47,17 +48,41 @@ def limits_from(state: dict[str, Any] | None) -> InstanceLimits | None:
         return None
 
 
-class Persister:
-    """Call it after every change; it writes node + datastore state atomically."""
+def kubernetes_record(state: dict[str, Any] | None, node: NodeInfo) -> dict[str, Any] | None:
+    """What the Kubernetes layer last knew (max pods, ENIConfig placement), if this
+    checkpoint is this instance's: a restart while the API server is down keeps it."""
+    try:
+        if not state or state["node"]["instance_id"] != node.instance_id:
+            return None
+        record = state.get("kubernetes")
+    except (KeyError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
 
-    def __init__(self, checkpoint: Checkpoint, store: Datastore, node: NodeInfo) -> None:
+
+class Persister:
+    """Call it after every change; it writes node + datastore state atomically (and the
+    Kubernetes layer's facts, when there is one)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        store: Datastore,
+        node: NodeInfo,
+        *,
+        extras: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self._checkpoint = checkpoint
         self._store = store
         self._node = node_record(node)
+        self._extras = extras
         self._lock = threading.Lock()
         self.saves = 0
 
     def __call__(self) -> None:
         with self._lock:
-            self._checkpoint.save({"node": self._node, "datastore": self._store.to_state()})
+            state = {"node": self._node, "datastore": self._store.to_state()}
+            if self._extras is not None:
+                state.update(self._extras())
+            self._checkpoint.save(state)
             self.saves += 1

@@ -89,6 +89,41 @@ class KubernetesLayer:
         self._reread = threading.Event()
         self._eniconfig_thread: threading.Thread | None = None
 
+    # -- what survives a restart ---------------------------------------------------------
+    def facts(self) -> dict[str, Any]:
+        """The facts worth a checkpoint: a restart during an API outage keeps them."""
+        placement = self._placement
+        return {
+            "max_pods": self.max_pods,
+            "eniconfig": self.eniconfig,
+            "placement": None
+            if placement is None
+            else {
+                "subnet_id": placement.subnet_id,
+                "security_groups": list(placement.security_groups or []),
+                "source": placement.source,
+            },
+        }
+
+    def restore(self, facts: dict[str, Any]) -> int | None:
+        """Take the checkpoint's facts as the starting point (the API server's answers replace
+        them as they come); returns the remembered max pods."""
+        try:
+            max_pods = facts.get("max_pods")
+            self.max_pods = int(max_pods) if max_pods is not None else None
+            self.eniconfig = facts.get("eniconfig") or None
+            placed = facts.get("placement")
+            if self.custom_networking and isinstance(placed, dict):
+                self._placement = InterfacePlacement(
+                    subnet_id=str(placed["subnet_id"]),
+                    security_groups=tuple(placed.get("security_groups") or ()) or None,
+                    source=f"{placed.get('source') or 'ENIConfig'} (remembered)",
+                )
+        except (KeyError, TypeError, ValueError):
+            log.warning("ignoring the checkpoint's unreadable Kubernetes record")
+            return None
+        return self.max_pods
+
     @property
     def node_name(self) -> str:
         return self.settings.node_name

@@ -262,6 +262,31 @@ def test_the_daemon_starts_and_serves_while_the_api_server_is_down(
     wait_until("the pool capped at 4", lambda: node.secondary_addresses() == 4)
 
 
+def test_a_restart_while_the_api_server_is_down_keeps_max_pods_and_the_eniconfig(
+    kube_daemon: Callable[..., Daemon],
+    kube: KubeEmulator,
+    node: Node,
+    pod_subnet: tuple[str, str],
+):
+    subnet, group = pod_subnet
+    kube.add_eniconfig("pods-a", subnet, [group])
+    kube.add_node(NODE, pods_capacity=12, labels={ENICONFIG_KEY: "pods-a"})
+    daemon = kube_daemon(AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG="true", WARM_IP_TARGET="3")
+    wait_until("a first ENI in the pod subnet", lambda: len(_secondary_enis(node)) == 1)
+    add_pod(daemon, kube, "c1")  # a checkpoint written after the node was read
+    daemon.stop()
+
+    kube.set_unavailable(True)
+    daemon.extra_env["WARM_IP_TARGET"] = "20"  # wants more than the node may run
+    daemon.start()
+    wait_until("12 addresses (two ENIs)", lambda: node.secondary_addresses() == 12)
+    assert [e["SubnetId"] for e in _secondary_enis(node)] == [subnet, subnet]
+    health = k8s(daemon)
+    assert health["connected"] is False
+    assert health["max_pods"] == 12
+    assert "remembered" in health["placement"]
+
+
 def test_a_compacted_watch_is_relisted(kube_daemon: Callable[..., Daemon], kube: KubeEmulator):
     kube.add_node(NODE, pods_capacity=29)
     daemon = kube_daemon()
