@@ -32,9 +32,11 @@ test: deps lint typecheck unit
 
 # The sandbox demo: 2 nodes running the real daemon, pods through the real plugin, checks.
 # PROVIDER=gce runs it on the Compute Engine emulator (alias ranges) instead of EC2.
+# KUBE=1 adds the Kubernetes API emulator: Node and pod objects, the daemons' Kubernetes layer.
 PROVIDER ?= aws
+KUBE ?=
 demo: deps
-	$(BIN)/vpc-ipam-sandbox demo --provider $(PROVIDER)
+	$(BIN)/vpc-ipam-sandbox demo --provider $(PROVIDER)$(if $(filter 1 true yes,$(KUBE)), --kube)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -3,7 +3,11 @@
 - ``demo``: up, pods, pools, connectivity checks, down (``make demo``); ``--keep`` stays up
   until Ctrl-C.
 - ``up``: the same sandbox and pods, kept running until Ctrl-C or ``down``.
-- ``status``: the pool of every node of every running sandbox, from its daemon's socket.
+  ``--kube`` (both) runs the Kubernetes API emulator too: Node and pod objects, the daemons'
+  Kubernetes layer on; ``--custom-networking`` (AWS, implies ``--kube``) puts pods in a
+  second subnet through an ENIConfig.
+- ``status``: the pool of every node of every running sandbox, from its daemon's socket
+  (and, for a Kubernetes sandbox, what each daemon says of its Node).
 - ``pods`` / ``check``: list, add or delete pods of a kept sandbox, or run its connectivity
   matrix again (through the control socket of the process that runs it).
 - ``down [RUN]``: stops running sandboxes, or only RUN (SIGTERM to the process that runs
@@ -30,6 +34,7 @@ from sandbox import cluster, demo
 from sandbox.checks import Check
 from sandbox.cluster import RUN_ROOT, SandboxOptions
 from sandbox.control import ControlError, request
+from sandbox.kubenodes import health_line
 from sandbox.tables import checks_table, pool_table, table
 
 
@@ -55,6 +60,20 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             type=IPv4Network,
             help="AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS entry (repeatable)",
+        )
+        sub.add_argument(
+            "--kube", action="store_true", help="with the Kubernetes API emulator (Nodes, pods)"
+        )
+        sub.add_argument(
+            "--custom-networking",
+            action="store_true",
+            help="(AWS) pods in a second subnet, by an ENIConfig per zone; implies --kube",
+        )
+        sub.add_argument(
+            "--pods-capacity",
+            type=int,
+            default=None,
+            help="each Node's status.capacity.pods (with --kube; default 110)",
         )
         if name == "demo":
             sub.add_argument("--keep", action="store_true", help="stay up until Ctrl-C")
@@ -82,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.nodes < 1 or args.pods < 0:
             print("vpc-ipam-sandbox: --nodes must be >= 1 and --pods >= 0", file=sys.stderr)
             return 2
+        kube = args.kube or args.custom_networking
+        if args.pods_capacity is not None and (not kube or args.pods_capacity < 1):
+            print("vpc-ipam-sandbox: --pods-capacity needs --kube and >= 1", file=sys.stderr)
+            return 2
+        if args.custom_networking and args.provider != "aws":
+            print("vpc-ipam-sandbox: --custom-networking is for --provider aws", file=sys.stderr)
+            return 2
         options = SandboxOptions(
             nodes=args.nodes,
             instance_type=args.instance_type,
@@ -89,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             prefix_delegation=args.prefix_delegation,
             external_snat=args.external_snat,
             exclude_snat_cidrs=tuple(str(c) for c in args.exclude_snat_cidr),
+            kube=kube,
+            custom_networking=args.custom_networking,
+            pods_capacity=args.pods_capacity,
         )
         try:
             return demo.run(options, args.pods, keep=args.command == "up" or args.keep)
@@ -134,7 +163,11 @@ def status() -> int:
             found = True
             print(f"==> {cluster.NAME_ROOT}{run.name} {node.name}")
             try:
-                print(pool_table(cluster.node_health(node / "ipamd.sock")))
+                health = cluster.node_health(node / "ipamd.sock")
+                print(pool_table(health))
+                kube_line = health_line(health)
+                if kube_line is not None:
+                    print(kube_line)
             except CniError as error:
                 print(f"  not answering: {error}")
     if not found:

@@ -4,7 +4,12 @@ A ``SandboxCloud`` starts its emulators on the host's loopback, lays out the net
 with the node subnet; on GCE also the ``pods`` secondary range alias ranges come from),
 launches one instance per node, says what each instance has attached (the fabric's
 ``NodeView``s, read live), which endpoints a node's daemon needs (the sandbox opens a portal
-into the node for each) and which settings point the daemon at them.
+into the node for each) and which settings point the daemon at them. It also says where an
+instance is as Kubernetes names it (zone, region, ``spec.providerID``), for the Node objects
+of a sandbox that runs the Kubernetes API emulator.
+
+Custom networking (AWS): given a pod subnet, ``AwsCloud`` also makes that second subnet of
+the VPC (same zone) and a security group for pods, which the sandbox names in an ENIConfig.
 """
 
 from __future__ import annotations
@@ -30,9 +35,18 @@ AWS_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "san
 
 class SandboxCloud(Protocol):
     name: str
+    zone: str
+    region: str
 
     @property
     def vpc_cidrs(self) -> list[IPv4Network]: ...
+
+    @property
+    def machine_type(self) -> str: ...
+
+    def provider_id(self, instance: str) -> str:
+        """The instance as a Node's ``spec.providerID`` names it."""
+        ...
 
     def start(self) -> None: ...
 
@@ -55,22 +69,56 @@ class SandboxCloud(Protocol):
 
 class AwsCloud:
     name = "aws"
+    zone = ZONE
+    region = REGION
 
-    def __init__(self, vpc: IPv4Network, subnet: IPv4Network, instance_type: str) -> None:
+    def __init__(
+        self,
+        vpc: IPv4Network,
+        subnet: IPv4Network,
+        instance_type: str,
+        pod_subnet: IPv4Network | None = None,
+    ) -> None:
+        """``pod_subnet``: a second subnet of ``vpc`` (same zone) for pods, with a security
+        group of its own (custom networking); ``None``: only the node subnet."""
+        if pod_subnet is not None and not (
+            pod_subnet.subnet_of(vpc) and not pod_subnet.overlaps(subnet)
+        ):
+            raise ValueError(f"pod subnet {pod_subnet}: inside {vpc}, apart from {subnet}")
         self.vpc, self.subnet, self.instance_type = vpc, subnet, instance_type
+        self.pod_subnet = pod_subnet
         self.emulator = Ec2Emulator(region=REGION, clock=SystemClock())
         self._subnet_id = ""
         self._group = ""
+        self.pod_subnet_id = ""
+        """The pod subnet's id (after ``start``; empty without a pod subnet)."""
+        self.pod_group = ""
+        """The pods' security group id (after ``start``; empty without a pod subnet)."""
 
     @property
     def vpc_cidrs(self) -> list[IPv4Network]:
         return [self.vpc]
+
+    @property
+    def machine_type(self) -> str:
+        return self.instance_type
+
+    @property
+    def node_group(self) -> str:
+        """The security group of the nodes' primary ENIs."""
+        return self._group
 
     def start(self) -> None:
         self.emulator.start()
         vpc = self.emulator.create_vpc(str(self.vpc))
         self._subnet_id = self.emulator.create_subnet(vpc, str(self.subnet), ZONE)
         self._group = self.emulator.create_security_group(vpc, "nodes")
+        if self.pod_subnet is not None:
+            self.pod_subnet_id = self.emulator.create_subnet(vpc, str(self.pod_subnet), ZONE)
+            self.pod_group = self.emulator.create_security_group(vpc, "pods")
+
+    def provider_id(self, instance: str) -> str:
+        return f"aws:///{ZONE}/{instance}"
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -96,16 +144,25 @@ class AwsCloud:
 
 class GceCloud:
     name = "gce"
+    zone = GCE_ZONE
+    region = GCE_REGION
 
     def __init__(self, subnet: IPv4Network, pods: IPv4Network, machine_type: str) -> None:
         from sandbox.gce import ComputeEmulator  # noqa: PLC0415 (google libraries: slow)
 
-        self.subnet, self.pods, self.machine_type = subnet, pods, machine_type
+        self.subnet, self.pods, self._machine_type = subnet, pods, machine_type
         self.emulator = ComputeEmulator(region=GCE_REGION, clock=SystemClock())
 
     @property
     def vpc_cidrs(self) -> list[IPv4Network]:
         return [self.subnet, self.pods]
+
+    @property
+    def machine_type(self) -> str:
+        return self._machine_type
+
+    def provider_id(self, instance: str) -> str:
+        return f"gce://{self.emulator.project}/{GCE_ZONE}/{instance}"
 
     def start(self) -> None:
         self.emulator.start()
@@ -118,7 +175,7 @@ class GceCloud:
         self.emulator.stop()
 
     def launch(self, node: str) -> str:
-        return self.emulator.create_instance(node, GCE_ZONE, "nodes", self.machine_type).name
+        return self.emulator.create_instance(node, GCE_ZONE, "nodes", self._machine_type).name
 
     def views(self, instances: Mapping[str, str]) -> list[NodeView]:
         found = {i.name: i for i in self.emulator.instances()}

@@ -10,6 +10,14 @@ never raises; a run that crashed leaves namespaces named ``vpcsbx-*``, which the
 ``up`` removes before it starts, with its daemons (by their recorded PIDs) — never those of a
 sandbox whose process still runs (``clean_stale_runs``).
 
+With ``SandboxOptions(kube=True)`` the sandbox is also a Kubernetes cluster: ``up`` starts the
+Kubernetes API emulator (``sandbox/kube/``) on loopback in this process, registers one Node
+per sandbox node (``sandbox/kubenodes.py``), opens a portal to it in each node and switches
+each daemon's Kubernetes layer on; the kubelets then create, update and delete pod objects
+around their CNI calls. ``custom_networking=True`` (AWS) adds a pod subnet to the VPC, a
+security group for pods and an ENIConfig named after the zone, and has the daemons pick it
+by their nodes' zone label. ``down`` stops the emulator after the daemons.
+
 Nothing here touches the host's namespace: the emulators listen on the host's loopback and
 are reached from inside the nodes through portals; every link, route and rule lives in a
 namespace of the sandbox.
@@ -28,17 +36,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cni import client
 from cni.wire import HealthArgs
+from sandbox import kubenodes
 from sandbox.clouds import AwsCloud, GceCloud, SandboxCloud
 from sandbox.daemonproc import DaemonProcess
 from sandbox.ec2 import Ec2Emulator
 from sandbox.fabric import EniView, Fabric
 from sandbox.kubelet import Kubelet
 from sandbox.portal import Portal
+
+if TYPE_CHECKING:
+    from sandbox.kube import KubeEmulator
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,7 @@ Progress = Callable[[str], None]
 POD_RANGE_CIDR = IPv4Network("10.4.0.0/16")
 VPC_CIDR = IPv4Network("10.0.0.0/16")
 SUBNET_CIDR = IPv4Network("10.0.1.0/24")
+POD_SUBNET_CIDR = IPv4Network("10.0.64.0/20")
 
 
 @dataclass(frozen=True)
@@ -77,8 +90,50 @@ class SandboxOptions:
     pod_range: IPv4Network = POD_RANGE_CIDR
     """GCE: the secondary range alias ranges are cut from."""
     quick: bool = True
+    kube: bool = False
+    """Run the Kubernetes API emulator: a Node per sandbox node, pod objects around the CNI
+    calls, and each daemon's Kubernetes layer on (``MY_NODE_NAME`` and the API server)."""
+    pods_capacity: int | None = None
+    """Each Node's ``status.capacity.pods`` (kube); ``None``: 110, the kubelet's default."""
+    node_labels: dict[str, str] = field(default_factory=dict)
+    """More labels on every Node (kube), over the cloud's well-known ones (zone, region,
+    instance type, os)."""
+    node_annotations: dict[str, str] = field(default_factory=dict)
+    """Annotations on every Node (kube), e.g. ``k8s.amazonaws.com/eniConfig``."""
+    custom_networking: bool = False
+    """AWS, with kube: pods get their addresses from ENIs in a second subnet of the VPC
+    (``pod_subnet_cidr``) with a security group of their own, as the ENIConfig named after
+    the zone says; the daemons pick it by the zone label (``ENI_CONFIG_LABEL_DEF``)."""
+    pod_subnet_cidr: IPv4Network = POD_SUBNET_CIDR
+    """Custom networking: the pod subnet, inside ``vpc_cidr`` and in the same zone."""
+    pod_gone_grace: float | None = None
+    """Kube: seconds a pod object may be gone before the daemon releases its address
+    (``VPC_IPAM_POD_GONE_GRACE``); ``None``: the daemon's default."""
     settings: dict[str, str] = field(default_factory=dict)
     """More daemon settings (env names), applied last."""
+
+    def __post_init__(self) -> None:
+        if self.custom_networking and not (self.kube and self.provider == "aws"):
+            raise ValueError("custom networking needs kube=True and the aws provider")
+        if self.pods_capacity is not None and self.pods_capacity < 1:
+            raise ValueError("pods_capacity must be at least 1")
+        if self.pod_gone_grace is not None and not self.kube:
+            raise ValueError("pod_gone_grace needs kube=True (the daemon watches pods)")
+        if self.custom_networking and not (
+            self.pod_subnet_cidr.subnet_of(self.vpc_cidr)
+            and not self.pod_subnet_cidr.overlaps(self.subnet_cidr)
+        ):
+            raise ValueError(
+                f"pod subnet {self.pod_subnet_cidr}: inside {self.vpc_cidr}, "
+                f"apart from {self.subnet_cidr}"
+            )
+
+    @property
+    def node_pods_capacity(self) -> int:
+        """What each Node's ``status.capacity.pods`` says (kube)."""
+        if self.pods_capacity is None:
+            return kubenodes.DEFAULT_PODS_CAPACITY
+        return self.pods_capacity
 
     def daemon_settings(self) -> dict[str, str]:
         chosen = {
@@ -94,6 +149,11 @@ class SandboxOptions:
             chosen["WARM_PREFIX_TARGET"] = "1"  # as aws-node's manifest sets it
         if self.exclude_snat_cidrs:
             chosen["AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS"] = ",".join(self.exclude_snat_cidrs)
+        if self.custom_networking:
+            chosen["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"] = "true"
+            chosen["ENI_CONFIG_LABEL_DEF"] = kubenodes.ZONE_LABEL
+        if self.pod_gone_grace is not None:
+            chosen["VPC_IPAM_POD_GONE_GRACE"] = f"{self.pod_gone_grace:g}"
         return {**chosen, **self.settings}
 
 
@@ -114,6 +174,8 @@ class Sandbox:
         self.prefix = f"{NAME_ROOT}{self.run_id}"
         self.run_dir = RUN_ROOT / self.run_id
         self.cloud: SandboxCloud | None = None
+        self.kube: KubeEmulator | None = None
+        """The Kubernetes API emulator (kube sandboxes, while up)."""
         self.fabric: Fabric | None = None
         self.nodes: list[SandboxNode] = []
         self.instances: dict[str, str] = {}
@@ -154,11 +216,49 @@ class Sandbox:
         self.sync()
         self._watcher = threading.Thread(target=self._watch, name="sandbox-fabric", daemon=True)
         self._watcher.start()
+        if opts.kube:
+            self._start_kube(progress)
         for name, instance_id in self.instances.items():
             progress(f"starting vpc-ipamd on {name} ({instance_id})")
             node = self._node(name, instance_id)
             self.nodes.append(node)  # before it starts: down() must find whatever runs
             node.daemon.start()
+
+    def _start_kube(self, progress: Progress) -> None:
+        """The API emulator, the custom networking ENIConfig, and one Node per node."""
+        from sandbox.kube import KubeEmulator  # noqa: PLC0415 (the kubernetes client: slow)
+
+        assert self.cloud is not None
+        cloud, opts = self.cloud, self.options
+        progress("starting the Kubernetes API emulator")
+        kube = self.kube = KubeEmulator()
+        kube.start()
+        if opts.custom_networking:
+            assert isinstance(cloud, AwsCloud)
+            kube.add_eniconfig(cloud.zone, cloud.pod_subnet_id, [cloud.pod_group])
+            progress(
+                f"ENIConfig {cloud.zone}: pods in {opts.pod_subnet_cidr} ({cloud.pod_subnet_id})"
+                f" with security group {cloud.pod_group}"
+            )
+        labels = kubenodes.node_labels(
+            zone=cloud.zone,
+            region=cloud.region,
+            machine_type=cloud.machine_type,
+            extra=opts.node_labels,
+        )
+        for name, instance_id in self.instances.items():
+            kubenodes.register(
+                kube,
+                kubenodes.NodeSpec(
+                    name,
+                    opts.node_pods_capacity,
+                    str(self.primary_ip(name)),
+                    cloud.provider_id(instance_id),
+                    labels,
+                    opts.node_annotations,
+                ),
+            )
+        progress(f"Node objects: {', '.join(self.instances)} ({opts.node_pods_capacity} pods each)")
 
     def _make_run_dir(self) -> None:
         """The run directory appears with its controller mark already inside (made under a
@@ -172,16 +272,18 @@ class Sandbox:
     def _node(self, name: str, instance_id: str) -> SandboxNode:
         assert self.cloud is not None and self.fabric is not None
         netns = self.fabric.node_ns(name)
+        workdir = self.run_dir / name
         portals = {
             service: Portal(netns, _target(url)).start()
             for service, url in self.cloud.endpoints(instance_id).items()
         }
+        settings = self.cloud.daemon_settings({s: p.url for s, p in portals.items()})
+        if self.kube is not None:
+            portals["kube"] = Portal(netns, _target(self.kube.url)).start()
+            settings.update(kubenodes.daemon_settings(name, portals["kube"].url, workdir))
         daemon = DaemonProcess(
-            workdir=self.run_dir / name,
-            settings={
-                **self.cloud.daemon_settings({s: p.url for s, p in portals.items()}),
-                **self.options.daemon_settings(),
-            },
+            workdir=workdir,
+            settings={**settings, **self.options.daemon_settings()},
             netns=netns,
         )
         node = SandboxNode(
@@ -194,6 +296,8 @@ class Sandbox:
                 self.network_conf(daemon),
                 plugin=plugin_argv(),
                 pod_prefix=f"{self.prefix}-{name}p",
+                kube=self.kube,
+                node_name=name,
             ),
             list(portals.values()),
         )
@@ -221,6 +325,9 @@ class Sandbox:
             _quietly(f"stopping vpc-ipamd on {node.name}", node.daemon.stop)
             for portal in node.portals:
                 _quietly("closing a portal", portal.stop)
+        if self.kube is not None:
+            progress("stopping the Kubernetes API emulator")
+            _quietly("stopping the Kubernetes API emulator", self.kube.stop)
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(5)
@@ -234,6 +341,7 @@ class Sandbox:
         self._stopped = [n.daemon for n in self.nodes]
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.nodes, self.fabric, self.cloud, self._watcher = [], None, None, None
+        self.kube = None
 
     def leftovers(self) -> list[str]:
         """What of this sandbox still exists after ``down`` (empty when it cleaned up):
@@ -289,7 +397,8 @@ def _cloud(options: SandboxOptions) -> SandboxCloud:
     if options.provider == "gce":
         return GceCloud(options.subnet_cidr, options.pod_range, "e2-standard-4")
     if options.provider == "aws":
-        return AwsCloud(options.vpc_cidr, options.subnet_cidr, options.instance_type)
+        pod_subnet = options.pod_subnet_cidr if options.custom_networking else None
+        return AwsCloud(options.vpc_cidr, options.subnet_cidr, options.instance_type, pod_subnet)
     raise ValueError(f"unknown provider {options.provider!r}: expected aws or gce")
 
 

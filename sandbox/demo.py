@@ -4,6 +4,10 @@ Brings up N nodes, starts enough pods that each node needs a second ENI, waits f
 pools to settle, prints each node's pool, runs the connectivity matrix, and tears it all
 down, also on Ctrl-C, SIGTERM or a failure. ``keep`` leaves it running until Ctrl-C, with
 the commands to look around printed. Exit 0 only when every check passed.
+
+With ``kube`` in the options the pods are also pod objects in the Kubernetes API emulator
+(named per node, as pod names are unique in a namespace), each node's pool is followed by
+what its daemon says of its Node, and the checks include ``sandbox.kubechecks``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from dataclasses import asdict
 from types import FrameType
 from typing import Any, TextIO
 
+from sandbox import kubechecks
 from sandbox.checks import matrix, secondary_eni_of
 from sandbox.cluster import Sandbox, SandboxOptions
 from sandbox.control import ControlServer
 from sandbox.kubelet import CniFailed, Pod
+from sandbox.kubenodes import health_line
 from sandbox.tables import checks_table, pool_table
 
 SETTLE_TIMEOUT = 60.0
@@ -51,7 +57,10 @@ def run(
     started = time.monotonic()
     try:
         kind = options.instance_type if options.provider == "aws" else "GCE e2-standard-4"
-        step(f"sandbox {sandbox.prefix}: {options.nodes} x {kind}")
+        extras = ["Kubernetes API emulator"] if options.kube else []
+        if options.custom_networking:
+            extras.append(f"custom networking (pods in {options.pod_subnet_cidr})")
+        step(f"sandbox {sandbox.prefix}: {' + '.join([f'{options.nodes} x {kind}', *extras])}")
         sandbox.up(lambda text: say(f"    {text}"))
         pods = start_pods(sandbox, pods_per_node, lambda text: say(f"    {text}"))
         step("waiting for the pools to settle")
@@ -60,8 +69,11 @@ def run(
             health = node.daemon.health()
             step(f"pool of {node.name} ({node.instance_id}, {sandbox.primary_ip(node.name)})")
             say(pool_table(health))
+            kube_line = health_line(health)
+            if kube_line is not None:
+                say(kube_line)
         step("connectivity checks")
-        checks = matrix(sandbox, pods)
+        checks = matrix(sandbox, pods) + kubechecks.all_checks(sandbox, pods)
         say(checks_table(checks))
         failed = [c for c in checks if not c.ok]
         verdict = "all checks passed" if not failed else f"{len(failed)} checks FAILED"
@@ -95,7 +107,10 @@ def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> d
     for node in sandbox.nodes:
         say(f"starting {per_node} pods on {node.name}")
         with ThreadPoolExecutor(PARALLEL_ADDS) as pool:
-            futures = [pool.submit(node.kubelet.run_pod, f"web-{n}") for n in range(per_node)]
+            futures = [
+                pool.submit(node.kubelet.run_pod, _pod_name(sandbox, node.name, n))
+                for n in range(per_node)
+            ]
             started: list[Pod] = []
             for future in futures:
                 try:
@@ -109,19 +124,29 @@ def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> d
     return pods
 
 
+def _pod_name(sandbox: Sandbox, node: str, n: int) -> str:
+    """``web-N``; with Kubernetes ``web-NODE-N``: a pod's name is unique in its namespace."""
+    return f"web-{node}-{n}" if sandbox.kube is not None else f"web-{n}"
+
+
 def settle(sandbox: Sandbox, timeout: float = SETTLE_TIMEOUT) -> None:
-    """Until every node's interfaces all serve pods and its pool meets its targets."""
+    """Until every node's interfaces all serve pods and its pool meets its targets (and,
+    with Kubernetes, its daemon is connected to the API server)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         healths = [node.daemon.health() for node in sandbox.nodes]
-        if all(_settled(h) for h in healths):
+        if all(_settled(h, kube=sandbox.kube is not None) for h in healths):
             return
         time.sleep(0.5)
 
 
-def _settled(health: dict[str, object]) -> bool:
+def _settled(health: dict[str, object], *, kube: bool = False) -> bool:
     pool = health["pool"]
     assert isinstance(pool, list)
+    if kube:
+        state = health.get("kubernetes")
+        if not (isinstance(state, dict) and state.get("connected")):
+            return False
     return all(i["wired"] for i in pool) and not health.get("blocked")
 
 
@@ -140,7 +165,9 @@ class Controller:
             if op == "pods":
                 return self._pods(request)
             if op == "check":
-                return {"checks": [asdict(c) for c in matrix(self.sandbox, self.pods)]}
+                found = matrix(self.sandbox, self.pods)
+                found += kubechecks.all_checks(self.sandbox, self.pods)
+                return {"checks": [asdict(c) for c in found]}
             raise ValueError(f"unknown op {op!r}: expected 'pods' or 'check'")
 
     def _pods(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -182,5 +209,7 @@ def explore(sandbox: Sandbox, say: Callable[[str], None]) -> None:
         say(f"    ip netns exec {node.netns} nft list table ip vpc_ipam")
         say(f"    cat {node.daemon.log}")
     say(f"    ip netns exec {sandbox.fabric.vpc_ns} ip route   # the VPC router")
+    if sandbox.kube is not None:
+        say(f"    curl -s {sandbox.kube.url}/api/v1/pods   # the pod objects (API emulator)")
     while True:
         time.sleep(3600)

@@ -8,9 +8,19 @@ pod follows containerd: DEL with prevResult and the netns, remove the netns, the
 with ``CNI_NETNS=""`` and no prevResult. A failed ADD is torn down as containerd does too:
 one DEL (no prevResult) while the netns still exists, then the netns goes.
 
+With a Kubernetes API emulator (``kube``) it also plays the API server's other clients, in
+the order a real cluster shows them to a node agent: ``run_pod`` creates the pod object
+(Pending, bound to this node, no IP) unless ``schedule_pod`` made it earlier, calls ADD with
+the object's uid in ``CNI_ARGS``, then sets the pod's IP and phase Running; ``delete_pod``
+marks the object terminating, calls DEL, and deletes the object. A failed ADD deletes the
+object too (a kubelet would retry with a new sandbox; this one gives up). ``lose_pod`` is
+what a missed DEL leaves behind: the object and the netns go, the plugin is never called.
+Without ``kube`` nothing of that happens and every pod gets a fresh random uid.
+
 Owned here: the pod namespaces this kubelet creates (named ``<pod_prefix>-<random>``, so
-that a leak is easy to find) and the plugin invocations. Not owned: the node namespace, the
-daemon, the plugin binary; the plugin runs with a minimal environment (PATH and ``CNI_*``).
+that a leak is easy to find), the plugin invocations, and (with ``kube``) the pod objects
+of its node it created. Not owned: the node namespace, the daemon, the plugin binary, the
+emulator; the plugin runs with a minimal environment (PATH and ``CNI_*``).
 """
 
 from __future__ import annotations
@@ -23,12 +33,15 @@ import secrets
 import subprocess
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.portal import NETNS_DIR, netns_path
+
+if TYPE_CHECKING:
+    from sandbox.kube import KubeEmulator
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +110,8 @@ class Kubelet:
     """Runs pods on one sandbox node through the CNI plugin. ``conf`` is the network
     configuration libcni hands the plugin; ``plugin`` the plugin's argv, run inside
     ``node_ns`` (``ip netns exec``); ``timeout`` bounds each invocation. Several ``run_pod``
-    calls may run at once from different threads."""
+    calls may run at once from different threads. ``kube`` (with ``node_name``, the Node
+    the pods are bound to): keep pod objects in that API server around the CNI calls."""
 
     def __init__(
         self,
@@ -107,6 +121,8 @@ class Kubelet:
         plugin: Sequence[str],
         pod_prefix: str,
         timeout: float = 60.0,
+        kube: KubeEmulator | None = None,
+        node_name: str | None = None,
     ) -> None:
         netns_path(node_ns)  # fails early: a missing namespace, or the host's own
         if not plugin:
@@ -123,6 +139,10 @@ class Kubelet:
             raise ValueError("conf must not carry prevResult: DEL and CHECK add the pod's own")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if kube is not None and not node_name:
+            raise ValueError("node_name: the Node the pods are bound to (with kube)")
+        self.kube = kube
+        self.node_name = node_name or ""
         self.node_ns = node_ns
         self.plugin = tuple(plugin)
         self.pod_prefix = pod_prefix
@@ -130,35 +150,64 @@ class Kubelet:
         self._conf = json.loads(json.dumps(dict(conf)))  # a deep copy; must be JSON anyway
         self._lock = threading.Lock()
         self._pods: dict[str, Pod] = {}
+        self._scheduled: dict[tuple[str, str], str] = {}
+        """(namespace, name) -> uid of pod objects ``schedule_pod`` made, not yet run."""
 
     @property
     def conf(self) -> dict[str, Any]:
         """A copy of the network configuration."""
         return json.loads(json.dumps(self._conf))  # type: ignore[no-any-return]
 
+    def schedule_pod(self, name: str, namespace: str = "default") -> dict[str, Any]:
+        """(kube) The pod object the scheduler leaves for this node's kubelet: Pending,
+        bound to the node, no IP; nothing runs yet (demand a daemon may prepare for).
+        ``run_pod`` with the same name and namespace starts it. Returns the object."""
+        kube = self._kube()
+        made = kube.add_pod(namespace, name, self.node_name, ip=None, phase="Pending")
+        with self._lock:
+            self._scheduled[(namespace, name)] = str(made["metadata"]["uid"])
+        return made
+
     def run_pod(self, name: str, namespace: str = "default") -> Pod:
         """Creates the pod's netns (``lo`` up) and calls ADD. On failure the netns is gone
-        again (after one DEL, as containerd tears down) and ``CniFailed`` is raised."""
+        again (after one DEL, as containerd tears down) and ``CniFailed`` is raised.
+        With ``kube``: the pod object first (Pending, unless ``schedule_pod`` made it), its
+        IP and phase Running after a successful ADD; a failed ADD deletes it."""
         container_id = secrets.token_hex(32)
-        uid = str(uuid.uuid4())
+        uid = self._pod_object(name, namespace)
         netns = f"{self.pod_prefix}-{secrets.token_hex(NETNS_SUFFIX_HEX // 2)}"
-        _ip("netns", "add", netns)
         try:
-            _ip("-n", netns, "link", "set", "lo", "up")
-            pod = Pod(name, namespace, container_id, netns, "", {}, uid)
+            _ip("netns", "add", netns)
             try:
-                result = self._invoke("ADD", pod, pod.netns_path, self._conf) or {}
-                address = _address_of(result, container_id)
-            except CniFailed:
-                self._teardown_failed_add(pod)
+                _ip("-n", netns, "link", "set", "lo", "up")
+                pod = Pod(name, namespace, container_id, netns, "", {}, uid)
+                try:
+                    result = self._invoke("ADD", pod, pod.netns_path, self._conf) or {}
+                    address = _address_of(result, container_id)
+                except CniFailed:
+                    self._teardown_failed_add(pod)
+                    raise
+            except BaseException:
+                _remove_netns(netns, quiet=True)
                 raise
         except BaseException:
-            _remove_netns(netns, quiet=True)
+            self._delete_object(namespace, name, quiet=True)
             raise
         pod = Pod(name, namespace, container_id, netns, address, result, uid)
         with self._lock:
             self._pods[container_id] = pod
+        if self.kube is not None:
+            self.kube.update_pod(namespace, name, ip=address, phase="Running")
         return pod
+
+    def lose_pod(self, pod: Pod) -> None:
+        """What a missed DEL leaves behind: the pod object (with ``kube``) and the pod's netns
+        (with its end of the veth) are removed, and the plugin is not called; the daemon
+        still holds the address and the host's routes and rules until it notices."""
+        with self._lock:
+            self._pods.pop(pod.container_id, None)
+        self._delete_object(pod.namespace, pod.name)
+        _remove_netns(pod.netns)
 
     def check_pod(self, pod: Pod) -> None:
         """CHECK with the ADD result as prevResult; raises ``CniFailed``."""
@@ -167,10 +216,16 @@ class Kubelet:
     def delete_pod(self, pod: Pod) -> None:
         """DEL with prevResult and the netns, removes the netns, then DEL again with
         ``CNI_NETNS=""`` and no prevResult (containerd's order). Raises ``CniFailed`` if either
-        DEL fails; after a failed first DEL the netns is left for a retry."""
+        DEL fails; after a failed first DEL the netns is left for a retry. With ``kube`` the
+        pod object is marked terminating first and deleted last (an object already gone is
+        fine)."""
+        if self.kube is not None:
+            kube = self.kube
+            _unless_gone(lambda: kube.update_pod(pod.namespace, pod.name, terminating=True))
         self._invoke("DEL", pod, pod.netns_path, {**self._conf, "prevResult": pod.result})
         _remove_netns(pod.netns)
         self._invoke("DEL", pod, "", self._conf)
+        self._delete_object(pod.namespace, pod.name)
         with self._lock:
             self._pods.pop(pod.container_id, None)
 
@@ -179,9 +234,15 @@ class Kubelet:
         with self._lock:
             return list(self._pods.values())
 
+    def scheduled(self) -> list[tuple[str, str]]:
+        """(namespace, name) of the pods ``schedule_pod`` made and ``run_pod`` did not run."""
+        with self._lock:
+            return list(self._scheduled)
+
     def delete_all(self) -> None:
         """Deletes every pod of this kubelet, best effort: failures are logged, and each pod's
-        netns is removed even when its DEL failed. Never raises."""
+        netns (and object) is removed even when its DEL failed; with ``kube`` also the objects
+        of scheduled pods never run. Never raises."""
         for pod in self.pods():
             try:
                 self.delete_pod(pod)
@@ -191,8 +252,13 @@ class Kubelet:
                     _remove_netns(pod.netns)
                 except Exception as gone:
                     log.warning("kubelet %s: %s", self.node_ns, gone)
+                self._delete_object(pod.namespace, pod.name, quiet=True)
             with self._lock:
                 self._pods.pop(pod.container_id, None)
+        with self._lock:
+            scheduled, self._scheduled = list(self._scheduled), {}
+        for namespace, name in scheduled:
+            self._delete_object(namespace, name, quiet=True)
 
     def __enter__(self) -> Kubelet:
         return self
@@ -204,6 +270,36 @@ class Kubelet:
         tb: TracebackType | None,
     ) -> None:
         self.delete_all()
+
+    def _kube(self) -> KubeEmulator:
+        if self.kube is None:
+            raise RuntimeError("this kubelet has no Kubernetes API emulator (kube=...)")
+        return self.kube
+
+    def _pod_object(self, name: str, namespace: str) -> str:
+        """The uid of the pod's object: the scheduled one, else a new Pending one (kube);
+        without kube, a fresh random uid."""
+        if self.kube is None:
+            return str(uuid.uuid4())
+        with self._lock:
+            uid = self._scheduled.pop((namespace, name), None)
+        if uid is not None:
+            return uid
+        made = self.kube.add_pod(namespace, name, self.node_name, ip=None, phase="Pending")
+        return str(made["metadata"]["uid"])
+
+    def _delete_object(self, namespace: str, name: str, *, quiet: bool = False) -> None:
+        """Deletes the pod's object (kube); one already gone is fine. ``quiet``: log any
+        other failure instead of raising (teardown)."""
+        kube = self.kube
+        if kube is None:
+            return
+        try:
+            _unless_gone(lambda: kube.delete_pod(namespace, name))
+        except Exception:
+            if not quiet:
+                raise
+            log.warning("kubelet %s: deleting pod object %s/%s", self.node_ns, namespace, name)
 
     def _teardown_failed_add(self, pod: Pod) -> None:
         try:
@@ -314,6 +410,17 @@ def _address_of(result: dict[str, Any], container_id: str) -> str:
             json.dumps(result)[:2000],
             container_id=container_id,
         ) from None
+
+
+def _unless_gone(action: Callable[[], object]) -> None:
+    """Runs an API call on a pod object; the object being gone (404) is not an error."""
+    from sandbox.kube.objects import ApiError  # noqa: PLC0415 (only with kube: loaded then)
+
+    try:
+        action()
+    except ApiError as error:
+        if error.code != 404:
+            raise
 
 
 def _ref(pod: Pod) -> tuple[str, str]:

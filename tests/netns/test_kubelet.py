@@ -3,6 +3,9 @@
 Two plugins: the real vpc-cni binary with no daemon behind its socket (ADD must fail with
 "try again later", DEL must succeed through its fallback), and a recording script that
 writes down the environment and stdin of every call, to compare with what a runtime sends.
+With a Kubernetes API emulator, the recorder also fetches the pod's object (through a portal
+into the node) while it is called, so the tests see the object as the plugin's caller left
+it at that moment.
 """
 
 from __future__ import annotations
@@ -30,17 +33,24 @@ pytestmark = pytest.mark.netns
 VPC_CNI = Path(sys.executable).parent / "vpc-cni"
 RESULT = {"cniVersion": "1.1.0", "ips": [{"address": "10.0.1.5/32"}]}
 RECORDER = """
-import json, os, sys
+import json, os, sys, urllib.error, urllib.request
 stdin = sys.stdin.read()
 netns = os.environ.get("CNI_NETNS", "")
+args = os.environ.get("CNI_ARGS", "")
 call = {
     "env": dict(os.environ),
     "stdin": json.loads(stdin),
     "netns_exists": bool(netns) and os.path.exists(netns),
 }
+if KUBE:
+    pod = dict(pair.split("=", 1) for pair in args.split(";"))
+    url = f"{KUBE}/api/v1/namespaces/{pod['K8S_POD_NAMESPACE']}/pods/{pod['K8S_POD_NAME']}"
+    try:
+        call["pod_object"] = json.load(urllib.request.urlopen(url, timeout=5))
+    except urllib.error.HTTPError as error:
+        call["pod_object"] = error.code
 with open(LOG, "a") as log:
     log.write(json.dumps(call) + "\\n")
-args = os.environ.get("CNI_ARGS", "")
 if os.environ["CNI_COMMAND"] == "ADD":
     if "K8S_POD_NAME=broken;" in args:
         print(json.dumps({"cniVersion": "1.1.0", "code": 7, "msg": "bad", "details": "on purpose"}))
@@ -89,10 +99,13 @@ def pod_namespaces(prefix: str) -> list[str]:
 
 
 class Recorder:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, kube_url: str | None = None) -> None:
+        """``kube_url``: the API server as seen in the node; each call then records the
+        pod's object (or the HTTP status of the GET) as ``pod_object``."""
         self.log = work / "calls.jsonl"
         self.script = work / "recorder.py"
-        self.script.write_text(f"LOG = {str(self.log)!r}\nRESULT = {RESULT!r}\n{RECORDER}")
+        header = f"LOG = {str(self.log)!r}\nRESULT = {RESULT!r}\nKUBE = {kube_url!r}\n"
+        self.script.write_text(header + RECORDER)
 
     @property
     def plugin(self) -> list[str]:
@@ -285,3 +298,154 @@ def test_bad_arguments_are_refused(node: str, work: Path):
         Kubelet(node, {**conf(work), "prevResult": RESULT}, plugin=["x"], pod_prefix="p")
     with pytest.raises(FileNotFoundError):
         Kubelet("vpcipam-no-such-node", conf(work), plugin=["x"], pod_prefix="p")
+
+
+# With the Kubernetes API emulator: pod objects around the CNI calls.
+
+NODE = "node-a"
+
+
+@pytest.fixture
+def kube() -> Iterator[Any]:
+    from sandbox.kube import KubeEmulator  # noqa: PLC0415 (the kubernetes client: slow)
+
+    with KubeEmulator() as emulator:
+        emulator.add_node(NODE)
+        yield emulator
+
+
+@pytest.fixture
+def kube_recorder(node: str, work: Path, kube: Any) -> Iterator[Recorder]:
+    """A recorder that fetches the pod's object through a portal into the node."""
+    from sandbox.portal import Portal  # noqa: PLC0415
+
+    ip(node, "link", "set", "lo", "up")
+    with Portal(node, ("127.0.0.1", kube.port)) as portal:
+        yield Recorder(work, portal.url)
+
+
+@pytest.fixture
+def with_kube(
+    node: str, work: Path, prefix: str, kube: Any, kube_recorder: Recorder
+) -> Iterator[Kubelet]:
+    with Kubelet(
+        node,
+        conf(work),
+        plugin=kube_recorder.plugin,
+        pod_prefix=prefix,
+        kube=kube,
+        node_name=NODE,
+    ) as kubelet:
+        yield kubelet
+    assert pod_namespaces(prefix) == []
+    assert kube.pods() == []
+
+
+def changes_since(kube: Any, version: int) -> list[tuple[str, dict[str, Any]]]:
+    """The pod changes the API server committed after ``version``: (type, object)."""
+    import time  # noqa: PLC0415
+
+    changes, _, _ = kube.store.next_changes(version, time.monotonic(), kube.store.epoch)
+    return [(c.type, c.object) for c in changes if c.resource == "pods"]
+
+
+def test_with_kube_the_pod_object_is_pending_at_add_and_running_with_its_ip_after(
+    with_kube: Kubelet, kube_recorder: Recorder, kube: Any
+):
+    before = kube.resource_version
+
+    pod = with_kube.run_pod("web", "shop")
+
+    [add] = kube_recorder.calls()
+    seen = add["pod_object"]
+    assert seen["status"]["phase"] == "Pending"
+    assert "podIP" not in seen["status"]
+    assert seen["spec"]["nodeName"] == NODE
+    assert seen["metadata"]["uid"] == pod.uid == cni_args(add)["K8S_POD_UID"]
+    assert cni_args(add)["K8S_POD_INFRA_CONTAINER_ID"] == pod.container_id
+    now = kube.pod("shop", "web")
+    assert now["status"]["phase"] == "Running"
+    assert now["status"]["podIP"] == pod.address == "10.0.1.5"
+    assert now["status"]["podIPs"] == [{"ip": "10.0.1.5"}]
+    assert [t for t, _ in changes_since(kube, before)] == ["ADDED", "MODIFIED"]
+
+
+def test_with_kube_delete_marks_the_object_terminating_before_del_and_deletes_it_after(
+    with_kube: Kubelet, kube_recorder: Recorder, kube: Any
+):
+    pod = with_kube.run_pod("web")
+    before = kube.resource_version
+
+    with_kube.delete_pod(pod)
+
+    _, first, second = kube_recorder.calls()
+    for call in (first, second):
+        assert call["env"]["CNI_COMMAND"] == "DEL"
+        assert "deletionTimestamp" in call["pod_object"]["metadata"]
+    assert kube.pods(NODE) == []
+    assert [t for t, _ in changes_since(kube, before)] == ["MODIFIED", "DELETED"]
+
+
+def test_a_lost_pod_loses_its_object_and_netns_without_a_plugin_call(
+    with_kube: Kubelet, kube_recorder: Recorder, kube: Any
+):
+    lost, kept = with_kube.run_pod("lost"), with_kube.run_pod("kept")
+
+    with_kube.lose_pod(lost)
+
+    assert not Path(lost.netns_path).exists()
+    assert Path(kept.netns_path).exists()
+    assert [o["metadata"]["name"] for o in kube.pods(NODE)] == ["kept"]
+    assert with_kube.pods() == [kept]
+    assert [c["env"]["CNI_COMMAND"] for c in kube_recorder.calls()] == ["ADD", "ADD"]
+
+
+def test_a_scheduled_pod_is_pending_without_a_call_until_run_starts_it(
+    with_kube: Kubelet, kube_recorder: Recorder, kube: Any
+):
+    made = with_kube.schedule_pod("later", "shop")
+
+    assert made["status"] == {"phase": "Pending"}
+    assert made["spec"]["nodeName"] == NODE
+    assert kube_recorder.calls() == []
+    assert with_kube.scheduled() == [("shop", "later")]
+    before = kube.resource_version
+
+    pod = with_kube.run_pod("later", "shop")
+
+    assert pod.uid == made["metadata"]["uid"]
+    assert with_kube.scheduled() == []
+    assert [t for t, _ in changes_since(kube, before)] == ["MODIFIED"]
+    assert kube.pod("shop", "later")["status"]["podIP"] == pod.address
+
+
+def test_delete_all_also_deletes_scheduled_pods_never_run(with_kube: Kubelet, kube: Any):
+    with_kube.schedule_pod("a")
+    with_kube.schedule_pod("b")
+    with_kube.run_pod("c")
+
+    with_kube.delete_all()
+
+    assert kube.pods() == []
+    assert with_kube.scheduled() == []
+
+
+def test_with_kube_a_failed_add_deletes_the_pod_object(
+    with_kube: Kubelet, kube_recorder: Recorder, kube: Any, prefix: str
+):
+    with pytest.raises(CniFailed):
+        with_kube.run_pod("broken")
+
+    add, teardown = kube_recorder.calls()
+    assert add["pod_object"]["status"]["phase"] == "Pending"
+    assert teardown["env"]["CNI_COMMAND"] == "DEL"
+    assert kube.pods() == []
+    assert pod_namespaces(prefix) == []
+
+
+def test_kube_needs_a_node_name_and_scheduling_needs_kube(node: str, work: Path, kube: Any):
+    with pytest.raises(ValueError, match="node_name"):
+        Kubelet(node, conf(work), plugin=["x"], pod_prefix="p", kube=kube)
+    plain = Kubelet(node, conf(work), plugin=["x"], pod_prefix="p")
+    with pytest.raises(RuntimeError, match="no Kubernetes"):
+        plain.schedule_pod("web")
