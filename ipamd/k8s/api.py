@@ -175,11 +175,12 @@ class KubeApi:
         return answer
 
     def create_event(self, namespace: str, event: Obj) -> None:
-        self._call(
+        response = self._call(
             "create",
             "events",
             lambda: self._core.create_namespaced_event(namespace, event, **self._plain()),
-        ).release_conn()
+        )
+        self._json(response)  # read to the end: a connection given back unread is poisoned
 
     # -- plumbing ------------------------------------------------------------------------
     @staticmethod

@@ -105,6 +105,9 @@ class EventRecorder:
             except KubeError as error:
                 self.dropped += 1
                 log.debug("event %s not posted: %s", notice.reason, error)
+            except Exception:  # an event is never worth the thread
+                self.dropped += 1
+                log.exception("event %s not posted", notice.reason)
 
     def event(self, notice: Notice) -> Obj:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

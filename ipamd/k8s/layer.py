@@ -109,12 +109,13 @@ class KubernetesLayer:
         """Take the checkpoint's facts as the starting point (the API server's answers replace
         them as they come); returns the remembered max pods."""
         try:
-            max_pods = facts.get("max_pods")
-            self.max_pods = int(max_pods) if max_pods is not None else None
-            self.eniconfig = facts.get("eniconfig") or None
+            raw_max = facts.get("max_pods")
+            max_pods = int(raw_max) if raw_max is not None else None
+            eniconfig = str(facts.get("eniconfig") or "") or None
             placed = facts.get("placement")
+            placement = None
             if self.custom_networking and isinstance(placed, dict):
-                self._placement = InterfacePlacement(
+                placement = InterfacePlacement(
                     subnet_id=str(placed["subnet_id"]),
                     security_groups=tuple(placed.get("security_groups") or ()) or None,
                     source=f"{placed.get('source') or 'ENIConfig'} (remembered)",
@@ -122,7 +123,9 @@ class KubernetesLayer:
         except (KeyError, TypeError, ValueError):
             log.warning("ignoring the checkpoint's unreadable Kubernetes record")
             return None
-        return self.max_pods
+        # all or nothing: a record rejected halfway must not leave a value behind
+        self.max_pods, self.eniconfig, self._placement = max_pods, eniconfig, placement
+        return max_pods
 
     @property
     def node_name(self) -> str:
@@ -135,6 +138,7 @@ class KubernetesLayer:
         self.node.start()
         self.pods.start()
         if self.custom_networking:
+            self._reread.set()  # a remembered ENIConfig is read again at once, not in 60 s
             self._eniconfig_thread = threading.Thread(
                 target=self._follow_eniconfig, name="k8s-eniconfig", daemon=True
             )

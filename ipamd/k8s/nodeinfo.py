@@ -49,7 +49,9 @@ def node_uid(node: Obj) -> str:
 
 def placement_of(eniconfig: Obj) -> InterfacePlacement:
     name = str((eniconfig.get("metadata") or {}).get("name") or "?")
-    spec = eniconfig.get("spec") or {}
+    spec = eniconfig.get("spec")
+    if not isinstance(spec, dict):
+        raise BadENIConfig(f"ENIConfig {name} has no spec")
     subnet = spec.get("subnet")
     if not isinstance(subnet, str) or not subnet:
         raise BadENIConfig(f"ENIConfig {name} has no spec.subnet")

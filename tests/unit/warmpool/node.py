@@ -13,6 +13,15 @@ from warmpool import Block, Interface, Limits, PoolSnapshot, Targets, apply, dec
 SETTLE_LIMIT = 8
 
 
+def ips(prefix: str, count: int, assigned: int = 0, cooling: int = 0) -> tuple[Block, ...]:
+    """``count`` secondary IPs; the first ``assigned`` hold pods, the next ``cooling`` cool."""
+    blocks = []
+    for n in range(count):
+        state = (1, 0) if n < assigned else (0, 1) if n < assigned + cooling else (0, 0)
+        blocks.append(Block(f"{prefix}.{n}/32", 1, *state))
+    return tuple(blocks)
+
+
 def fresh_node(limits: Limits, targets: Targets) -> PoolSnapshot:
     return PoolSnapshot((Interface("eni-0", 0, primary=True),), limits, targets)
 

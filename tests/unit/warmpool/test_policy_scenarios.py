@@ -8,6 +8,7 @@ from tests.unit.warmpool.node import (
     age,
     cool_down,
     delete_pod,
+    ips,
     settle,
     totals,
     with_pods,
@@ -18,15 +19,6 @@ from warmpool import Block, Interface, Limits, Mode, PoolSnapshot, Targets, deci
 
 def pool(limits: Limits, targets: Targets, *interfaces: Interface) -> PoolSnapshot:
     return PoolSnapshot(tuple(interfaces), limits, targets)
-
-
-def ips(prefix: str, count: int, assigned: int = 0, cooling: int = 0) -> tuple[Block, ...]:
-    """``count`` secondary IPs; the first ``assigned`` hold pods, the next ``cooling`` cool."""
-    blocks = []
-    for n in range(count):
-        state = (1, 0) if n < assigned else (0, 1) if n < assigned + cooling else (0, 0)
-        blocks.append(Block(f"{prefix}.{n}/32", 1, *state))
-    return tuple(blocks)
 
 
 OLD = 3600.0
