@@ -17,38 +17,10 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from config import KubernetesSettings, load_config
 from ipamd.k8s.api import KubeApi, WatchEvent, map_error
 from ipamd.k8s.errors import Forbidden, Gone, KubeError, NotFound, Rejected, Unavailable
 from sandbox.kube import KubeEmulator
-
-NODE = "node-a"
-WAIT = 5.0
-
-
-def kube_settings(url: str, token_file: Path) -> KubernetesSettings:
-    return load_config(
-        {
-            "MY_NODE_NAME": NODE,
-            "VPC_IPAM_KUBE_API_SERVER": url,
-            "VPC_IPAM_KUBE_TOKEN_FILE": str(token_file),
-        }
-    ).settings.kubernetes
-
-
-@pytest.fixture(autouse=True)
-def short_watches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A watch the server does not end in a test ends in seconds, not minutes."""
-    monkeypatch.setattr("ipamd.k8s.api.WATCH_SECONDS", 10)
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeEmulator]:
-    """The emulator with another node in it: resourceVersions start above 0 (a watch from
-    "0" means "from now", which would race the test's writes)."""
-    with KubeEmulator() as emulator:
-        emulator.add_node("node-b")
-        yield emulator
+from tests.unit.ipamd.k8s.support import NODE, WAIT, kube_settings
 
 
 @pytest.fixture

@@ -13,10 +13,9 @@ import pytest
 from ipamd.k8s.errors import Unavailable
 from ipamd.k8s.events import COMPONENT, EVENT_NAMESPACE, QUEUE_SIZE, EventRecorder
 from sandbox.clock import FakeClock
+from tests.unit.ipamd.k8s.support import NODE, WAIT, wait_until
 
 INTERVAL = 600.0
-NODE = "node-a"
-WAIT = 5.0
 
 
 class Posts:
@@ -42,14 +41,6 @@ class Posts:
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return [event for _, event in self.received]
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from config import load_config
 from ipamd.datastore import Datastore
 from ipamd.k8s.api import KubeApi
 from ipamd.k8s.layer import KubernetesLayer
@@ -21,35 +20,18 @@ from providers.models import InterfacePlacement, PlacementUnknown
 from sandbox.clock import FakeClock
 from sandbox.kube import KubeEmulator
 from sandbox.kube.objects import KINDS
+from tests.unit.ipamd.k8s.support import NODE, WAIT, kube_settings, wait_until
 from tests.unit.ipamd.stores import cloud_iface, key, new_store
 
-NODE = "node-a"
 LABEL = "k8s.amazonaws.com/eniConfig"
 GRACE = 30.0
-WAIT = 5.0
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 @pytest.fixture(autouse=True)
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Watches the server does not end stop within seconds; a failed ENIConfig read is
-    retried at once. ENICONFIG_REFRESH keeps its minute unless a test says otherwise."""
-    monkeypatch.setattr("ipamd.k8s.api.WATCH_SECONDS", 10)
+    """A failed ENIConfig read is retried at once (watches are short: conftest).
+    ENICONFIG_REFRESH keeps its minute unless a test says otherwise."""
     monkeypatch.setattr("ipamd.k8s.layer.ENICONFIG_RETRY", 0.05)
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeEmulator]:
-    with KubeEmulator() as emulator:
-        emulator.add_node("node-b")  # resourceVersions start above 0
-        yield emulator
 
 
 @pytest.fixture
@@ -86,15 +68,9 @@ def make_layer(
     made: list[KubernetesLayer] = []
 
     def make(*, custom_networking: bool = False, **env: str) -> KubernetesLayer:
-        settings = load_config(
-            {
-                "MY_NODE_NAME": NODE,
-                "VPC_IPAM_KUBE_API_SERVER": kube.url,
-                "VPC_IPAM_KUBE_TOKEN_FILE": str(tmp_path / "no-token"),
-                "VPC_IPAM_POD_GONE_GRACE": f"{GRACE:g}",
-                **env,
-            }
-        ).settings.kubernetes
+        settings = kube_settings(
+            kube.url, tmp_path / "no-token", VPC_IPAM_POD_GONE_GRACE=f"{GRACE:g}", **env
+        )
         layer = KubernetesLayer(
             settings, KubeApi(settings), store, custom_networking=custom_networking, clock=clock
         )

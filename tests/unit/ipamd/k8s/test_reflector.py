@@ -10,47 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from config import load_config
 from ipamd.k8s.api import KubeApi
 from ipamd.k8s.reflector import Backoff, Reflector, key_of
 from sandbox.clock import FakeClock
 from sandbox.kube import KubeEmulator
+from tests.unit.ipamd.k8s.support import NODE, kube_settings, wait_until
 
-NODE = "node-a"
-WAIT = 5.0
 FAST = Backoff(first=0.01, cap=0.05)
-
-
-def wait_until(what: str, condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-@pytest.fixture(autouse=True)
-def short_watches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ipamd.k8s.api.WATCH_SECONDS", 10)
-
-
-@pytest.fixture
-def kube() -> Iterator[KubeEmulator]:
-    with KubeEmulator() as emulator:
-        emulator.add_node("node-b")  # resourceVersions start above 0
-        yield emulator
 
 
 @pytest.fixture
 def api(kube: KubeEmulator, tmp_path: Path) -> Iterator[KubeApi]:
-    settings = load_config(
-        {
-            "MY_NODE_NAME": NODE,
-            "VPC_IPAM_KUBE_API_SERVER": kube.url,
-            "VPC_IPAM_KUBE_TOKEN_FILE": str(tmp_path / "no-token"),
-        }
-    ).settings.kubernetes
-    client = KubeApi(settings)
+    client = KubeApi(kube_settings(kube.url, tmp_path / "no-token"))
     yield client
     client.close()
 
