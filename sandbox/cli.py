@@ -32,9 +32,10 @@ from pathlib import Path
 from cni.errors import CniError
 from sandbox import cluster, demo
 from sandbox.checks import Check
-from sandbox.cluster import RUN_ROOT, SandboxOptions
+from sandbox.cluster import RUN_ROOT
 from sandbox.control import ControlError, request
 from sandbox.kubenodes import health_line
+from sandbox.options import SandboxOptions
 from sandbox.tables import checks_table, pool_table, table
 
 

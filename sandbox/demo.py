@@ -24,10 +24,11 @@ from typing import Any, TextIO
 
 from sandbox import kubechecks
 from sandbox.checks import matrix, secondary_eni_of
-from sandbox.cluster import Sandbox, SandboxOptions
+from sandbox.cluster import Sandbox
 from sandbox.control import ControlServer
 from sandbox.kubelet import CniFailed, Pod
 from sandbox.kubenodes import health_line
+from sandbox.options import SandboxOptions
 from sandbox.tables import checks_table, pool_table
 
 SETTLE_TIMEOUT = 60.0

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.cluster import Sandbox, SandboxOptions
+from sandbox.cluster import Sandbox
 from sandbox.kubelet import CniFailed, Pod
+from sandbox.options import SandboxOptions
 
 
 def _skip_reason() -> str | None:

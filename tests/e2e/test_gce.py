@@ -9,7 +9,8 @@ from collections.abc import Callable
 from ipaddress import ip_address
 
 from sandbox import checks
-from sandbox.cluster import POD_RANGE_CIDR, Sandbox
+from sandbox.cluster import Sandbox
+from sandbox.options import POD_RANGE_CIDR
 from tests.daemon.harness import wait_until
 from tests.e2e.conftest import run_pods
 
