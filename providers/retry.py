@@ -111,6 +111,37 @@ class ActionStats:
 
 
 @dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """One finished ``CallPolicy.call``, for whoever watches the cloud (metrics, status)."""
+
+    action: str
+    """The cloud action, e.g. ``AssignPrivateIpAddresses`` or ``instances.get``."""
+    seconds: float
+    """The whole call: limiter waits, every attempt and the backoff between them."""
+    attempts: int
+    throttles: int
+    """Attempts the cloud throttled."""
+    error: BaseException | None = None
+    """What the call raised in the end (a ProviderError for anything the cloud said)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def error_code(self) -> str:
+        """The cloud's error code (``RequestLimitExceeded``), else the error's type; "" if ok."""
+        if self.error is None:
+            return ""
+        code = self.error.code if isinstance(self.error, ProviderError) else ""
+        return code or type(self.error).__name__
+
+
+CallObserver = Callable[[CallOutcome], None]
+"""Told of every finished call, on the calling thread; it must be quick and never raise."""
+
+
+@dataclass(frozen=True, slots=True)
 class CallStats:
     by_action: Mapping[str, ActionStats]
 
@@ -139,6 +170,7 @@ class CallPolicy:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         uniform: Callable[[float, float], float] = random.uniform,
+        observe: CallObserver | None = None,
     ) -> None:
         if attempts < 1 or deadline <= 0:
             raise ValueError(f"need attempts >= 1 and deadline > 0 (got {attempts}, {deadline})")
@@ -150,6 +182,7 @@ class CallPolicy:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._stats: dict[str, ActionStats] = {}
+        self.observe = observe
 
     @classmethod
     def from_settings(
@@ -159,6 +192,7 @@ class CallPolicy:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        observe: CallObserver | None = None,
     ) -> CallPolicy:
         return cls(
             limiter,
@@ -166,6 +200,7 @@ class CallPolicy:
             settings.cloud_retry_deadline,
             clock=clock,
             sleep=sleep,
+            observe=observe,
         )
 
     def call(
@@ -178,8 +213,10 @@ class CallPolicy:
         """Run ``fn`` (one cloud call named ``action``) under the limiter and retry policy.
         ``mapper`` turns whatever the cloud's SDK raised into our error tree (the provider's
         edge), before retrying decides on it."""
-        deadline_at = self._clock() + self.deadline
+        started = self._clock()
+        deadline_at = started + self.deadline
         self._count(action, calls=1)
+        tries = {"attempts": 0, "throttles": 0}
 
         def mapped_call() -> T:
             try:
@@ -194,11 +231,13 @@ class CallPolicy:
 
         def attempt() -> T:
             self._count(action, attempts=1)
+            tries["attempts"] += 1
             self.limiter.acquire(action, timeout=max(0.0, deadline_at - self._clock()))
             try:
                 return mapped_call()
             except Throttled:
                 self._count(action, throttles=1)
+                tries["throttles"] += 1
                 raise
 
         def before_sleep(state: RetryCallState) -> None:
@@ -223,10 +262,30 @@ class CallPolicy:
             reraise=True,
         )
         try:
-            return retrying(attempt)
-        except BaseException:
+            result = retrying(attempt)
+        except BaseException as error:
             self._count(action, errors=1)
+            self._tell(action, started, tries, error)
             raise
+        self._tell(action, started, tries, None)
+        return result
+
+    def _tell(
+        self, action: str, started: float, tries: dict[str, int], error: BaseException | None
+    ) -> None:
+        if self.observe is None:
+            return
+        outcome = CallOutcome(
+            action,
+            self._clock() - started,
+            tries["attempts"],
+            tries["throttles"],
+            error,
+        )
+        try:
+            self.observe(outcome)
+        except Exception:  # watching the cloud must never break a call to it
+            log.exception("the cloud-call observer failed on %s", action)
 
     def _count(self, action: str, **deltas: int) -> None:
         with self._lock:

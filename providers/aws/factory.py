@@ -18,7 +18,7 @@ from providers.aws.imds import ImdsClient
 from providers.aws.provider import AwsOptions, AwsProvider
 from providers.models import InstanceLimits
 from providers.ratelimit import RateLimiter
-from providers.retry import CallPolicy
+from providers.retry import CallObserver, CallPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -48,12 +48,18 @@ def options_from(settings: Settings) -> AwsOptions:
     )
 
 
-def aws_provider(settings: Settings, *, limits: InstanceLimits | None = None) -> AwsProvider:
-    """The provider for this node; ``limits`` from a checkpoint spare a DescribeInstanceTypes."""
+def aws_provider(
+    settings: Settings,
+    *,
+    limits: InstanceLimits | None = None,
+    observe: CallObserver | None = None,
+) -> AwsProvider:
+    """The provider for this node; ``limits`` from a checkpoint spare a DescribeInstanceTypes;
+    ``observe`` is told of every EC2 call (metrics, status)."""
     imds = ImdsClient(settings.aws.imds_endpoint)
     region = settings.aws.region or imds.get("meta-data/placement/region").strip()
     policy = CallPolicy.from_settings(
-        RateLimiter.for_ec2(settings.rate_limits), settings.rate_limits
+        RateLimiter.for_ec2(settings.rate_limits), settings.rate_limits, observe=observe
     )
     return AwsProvider(
         ec2_client(region, settings.aws.ec2_endpoint_url),

@@ -20,7 +20,7 @@ from providers.errors import PermissionDenied
 from providers.gce.metadata import MetadataClient
 from providers.gce.provider import GceClients, GceOptions, GceProvider
 from providers.ratelimit import RateLimiter
-from providers.retry import CallPolicy
+from providers.retry import CallObserver, CallPolicy
 
 
 def gce_clients(endpoint: str = "", *, anonymous: bool = False) -> GceClients:
@@ -36,7 +36,7 @@ def gce_clients(endpoint: str = "", *, anonymous: bool = False) -> GceClients:
     )
 
 
-def gce_provider(settings: Settings) -> GceProvider:
+def gce_provider(settings: Settings, *, observe: CallObserver | None = None) -> GceProvider:
     """The provider for this node. The configured metadata server is asked first: when it
     does not answer, nothing else is tried (Google's credential chain would otherwise go
     looking for a metadata server of its own)."""
@@ -44,7 +44,7 @@ def gce_provider(settings: Settings) -> GceProvider:
     metadata = MetadataClient(gce.metadata_host)
     metadata.project_id()
     policy = CallPolicy.from_settings(
-        RateLimiter.for_gce(settings.rate_limits), settings.rate_limits
+        RateLimiter.for_gce(settings.rate_limits), settings.rate_limits, observe=observe
     )
     try:
         clients = gce_clients(gce.compute_endpoint, anonymous=gce.anonymous_credentials)

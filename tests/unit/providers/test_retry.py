@@ -226,3 +226,40 @@ def test_policy_reads_attempts_and_deadline_from_settings():
     assert (policy.attempts, policy.deadline) == (2, 9.0)
     with pytest.raises(ValueError):
         CallPolicy(limiter, 0, 9.0)
+
+
+def test_the_observer_hears_each_call_once_with_its_time_tries_and_throttles():
+    clock = FakeClock()
+    heard = []
+    policy = make(clock)
+    policy.observe = heard.append
+    slow = Throttled("slow down", code="RequestLimitExceeded")
+    assert policy.call("AssignPrivateIpAddresses", Script([slow], takes=0.5, clock=clock)) == "ok"
+    with pytest.raises(PermissionDenied):
+        policy.call("CreateNetworkInterface", Script([PermissionDenied("no", code="Denied")]))
+    ok, failed = heard
+    assert (ok.action, ok.ok, ok.attempts, ok.throttles, ok.error_code) == (
+        "AssignPrivateIpAddresses",
+        True,
+        2,
+        1,
+        "",
+    )
+    assert ok.seconds == pytest.approx(0.5 + 0.2 + 0.5)  # two tries and one backoff
+    assert (failed.action, failed.ok, failed.attempts, failed.error_code) == (
+        "CreateNetworkInterface",
+        False,
+        1,
+        "Denied",
+    )
+
+
+def test_a_failing_observer_never_breaks_the_cloud_call(caplog):
+    def broken(_outcome: object) -> None:
+        raise RuntimeError("observer bug")
+
+    policy = make(FakeClock())
+    policy.observe = broken
+    with caplog.at_level(logging.ERROR):
+        assert policy.call("DescribeInstances", Script([])) == "ok"
+    assert "observer failed on DescribeInstances" in caplog.text
