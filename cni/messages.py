@@ -80,8 +80,18 @@ class HealthArgs(Record):
     __slots__ = ()
 
 
+class RepairArgs(Record):
+    """``findings``: ids of the doctor's findings to repair (vpc-ipamctl doctor --repair)."""
+
+    __slots__ = ("findings",)
+    findings: tuple[str, ...]
+
+    def __init__(self, *, findings: tuple[str, ...] = ()) -> None:
+        self.findings = findings
+
+
 if TYPE_CHECKING:
-    Args = PodArgs | GcArgs | StatusArgs | HealthArgs
+    Args = PodArgs | GcArgs | StatusArgs | HealthArgs | RepairArgs
 
 _ARGS_TYPE: dict[str, Callable[..., Args]] = {
     "add": PodArgs,
@@ -90,6 +100,7 @@ _ARGS_TYPE: dict[str, Callable[..., Args]] = {
     "gc": GcArgs,
     "status": StatusArgs,
     "health": HealthArgs,
+    "repair": RepairArgs,
 }
 
 

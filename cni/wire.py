@@ -33,6 +33,7 @@ from cni.messages import (
     GcArgs,
     HealthArgs,
     PodArgs,
+    RepairArgs,
     Reply,
     Request,
     StatusArgs,
@@ -53,6 +54,7 @@ __all__ = [
     "GcArgs",
     "HealthArgs",
     "PodArgs",
+    "RepairArgs",
     "Reply",
     "Request",
     "StatusArgs",
@@ -69,7 +71,7 @@ DEFAULT_SOCKET_PATH = "/run/vpc-ipam/ipamd.sock"
 
 # Each op's args, in wire order, with the rule each value obeys; every key must be present.
 _NAME, _IFNAME, _TEXT, _NETNS = "name", "ifname", "text", "netns"
-_RESULT, _ATTACHMENTS = "result", "attachments"
+_RESULT, _ATTACHMENTS, _IDS = "result", "attachments", "ids"
 _POD_RULES = {
     "network": _NAME,
     "container_id": _NAME,
@@ -86,7 +88,10 @@ _ARG_RULES: dict[str, dict[str, str]] = {
     "gc": {"network": _NAME, "valid_attachments": _ATTACHMENTS},
     "status": {"network": _NAME},
     "health": {},
+    "repair": {"findings": _IDS},
 }
+MAX_IDS = 1000
+"""Finding ids one repair request may name."""
 OPS: tuple[str, ...] = tuple(_ARG_RULES)
 
 _ERROR_TEXT_CAP = 1000  # characters of msg/details kept when a full error reply is too large
@@ -312,6 +317,8 @@ def _value(rule: str, obj: dict[str, object], key: str, problems: list[str]) -> 
         return value
     if rule == _ATTACHMENTS:
         return _attachments(obj, key, path, problems)
+    if rule == _IDS:
+        return _ids(obj.get(key), key in obj, path, problems)
     return _text(rule, obj, key, path, problems)
 
 
@@ -334,6 +341,23 @@ def _text(rule: str, obj: dict[str, object], key: str, path: str, problems: list
         return value
     problems.append(f"{path}: {reason}")
     return ""
+
+
+def _ids(value: object, present: bool, path: str, problems: list[str]) -> tuple[str, ...]:
+    """A list of short printable ids (the doctor's finding ids)."""
+    if not present or not isinstance(value, list):
+        problems.append(
+            f"{path}: " + (f"must be a list, got {type_name(value)}" if present else "missing")
+        )
+        return ()
+    if len(value) > MAX_IDS:
+        problems.append(f"{path}: at most {MAX_IDS} ids, got {len(value)}")
+        return ()
+    bad = [v for v in value if not (isinstance(v, str) and 0 < len(v) <= 64 and v.isalnum())]
+    if bad:
+        problems.append(f"{path}: ids are 1..64 letters or digits, got {_show(bad[0])}")
+        return ()
+    return tuple(value)
 
 
 def _attachments(

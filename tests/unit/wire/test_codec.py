@@ -14,6 +14,7 @@ from cni.wire import (
     GcArgs,
     HealthArgs,
     PodArgs,
+    RepairArgs,
     Reply,
     Request,
     StatusArgs,
@@ -133,6 +134,8 @@ def test_non_ascii_text_is_escaped_so_the_line_has_no_raw_newline_or_high_bytes(
         request("gc", GcArgs(network="vpc", valid_attachments=(GCAttachment("a-1", "eth0"),))),
         request("status", StatusArgs(network="vpc")),
         request("health", HealthArgs()),
+        request("repair", RepairArgs(findings=("3f9a0c1e22b7", "a1"))),
+        request("repair", RepairArgs()),
     ],
     ids=lambda r: f"{r.op}",
 )
@@ -328,6 +331,10 @@ def test_every_problem_is_reported_at_once():
             "args.valid_attachments[0].container_id: '/' is not a valid name",
         ),
         ("status", {}, "args.network: missing"),
+        ("repair", {}, "args.findings: missing"),
+        ("repair", {"findings": "3f9a"}, "args.findings: must be a list, got string"),
+        ("repair", {"findings": ["ok", "no way"]}, 'ids are 1..64 letters or digits, got "no way"'),
+        ("repair", {"findings": ["a"] * 1001}, "at most 1000 ids"),
     ],
 )
 def test_malformed_args_of_other_ops_are_code_6(op: str, args: object, says: str):
