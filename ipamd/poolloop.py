@@ -17,14 +17,15 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from ipaddress import IPv4Network
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import warmpool
 from ipamd.datastore import Datastore, InUse
+from ipamd.decisions import ActionKind, DecisionLog, Outcome, PoolAction, PoolEvent
 from providers.base import Provider
 from providers.errors import (
     CapacityExhausted,
@@ -41,6 +42,7 @@ from providers.models import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PENDING_RETRY = 0.5
 """Seconds between ticks while an interface waits for its link to appear in the kernel."""
@@ -74,6 +76,8 @@ class PoolHooks:
     missing, a limit is reached. Called on every blocked tick; the receiver rate-limits."""
     chores: Callable[[], object] | None = None
     """Run once per tick after the pool's own work (the leak sweep)."""
+    decided: Callable[[PoolEvent], None] | None = None
+    """Told of each tick's record (metrics count outcomes and actions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +88,6 @@ class LoopTiming:
     capacity_backoff: float = 120.0
     reconcile_quiet: float = 10.0
     """No reconcile within this many seconds of a pool action (the cloud is settling)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PoolEvent:
-    """One tick that did or refused something, for status and introspection."""
-
-    at: float
-    actions: tuple[str, ...]
-    reasons: tuple[str, ...]
 
 
 class PoolLoop:
@@ -131,7 +126,10 @@ class PoolLoop:
         self._last_reconcile = -float("inf")
         self.blocked: str | None = None
         """Why the pool cannot grow right now (max pods, subnet full, throttled, ...)."""
-        self.events: deque[PoolEvent] = deque(maxlen=50)
+        self.decisions = DecisionLog()
+        self._jobs: list[tuple[Callable[[], object], Future[object]]] = []
+        self._jobs_lock = threading.Lock()
+        self._failed = False
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -143,6 +141,32 @@ class PoolLoop:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._run_jobs()  # nobody waits forever on a job queued as the loop stopped
+
+    def run_in_loop(self, job: Callable[[], T], timeout: float) -> T:
+        """Run ``job`` on the loop's thread, between ticks, and return what it returns (or
+        raise what it raised). The loop is the only thread that changes what the node holds
+        in the cloud, so a job there sees the datastore and the cloud agree: no block is
+        half added or half given back. TimeoutError if the loop does not get to it in time."""
+        future: Future[object] = Future()
+        with self._jobs_lock:
+            self._jobs.append((job, future))
+        self.wake()
+        if self._stop.is_set() or self._thread is None:
+            self._run_jobs()
+        result = future.result(timeout)
+        return result  # type: ignore[return-value]
+
+    def _run_jobs(self) -> None:
+        with self._jobs_lock:
+            jobs, self._jobs = self._jobs, []
+        for job, future in jobs:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as error:  # handed to the caller, which re-raises it
+                future.set_exception(error)
 
     def set_max_pods(self, max_pods: int) -> None:
         """The kubelet's max pods changed (or became known): the pool follows at once."""
@@ -184,6 +208,7 @@ class PoolLoop:
                 self.tick()
             except Exception:  # one bad tick must not end the loop
                 log.exception("pool loop tick failed")
+            self._run_jobs()
             interval = self.timing.pool_interval
             if self.interfaces is not None and self.interfaces.pending:
                 interval = min(interval, PENDING_RETRY)
@@ -200,12 +225,15 @@ class PoolLoop:
         pending = self.hooks.pending_pods() if self.hooks.pending_pods else 0
         snapshot = self.store.snapshot(self.limits, self.targets, pending_pods=pending)
         decision = warmpool.decide(snapshot)
+        actions: list[PoolAction] = []
+        self._failed = False
         if decision.grows:
-            self._grow(decision, now)
+            self._grow(decision, now, actions)
         elif decision.shrinks:
-            self._shrink(decision, now)
+            self._shrink(decision, now, actions)
         else:
             self._note_blocked(decision)
+        self._record(now, actions, decision)
         self._sync_interfaces()
         if self.hooks.chores is not None:
             self.hooks.chores()
@@ -234,15 +262,14 @@ class PoolLoop:
         elif self._clock() >= self._paused_until:
             self.blocked = None
 
-    def _grow(self, decision: warmpool.Decision, now: float) -> None:
+    def _grow(self, decision: warmpool.Decision, now: float, actions: list[PoolAction]) -> None:
         if now < self._paused_until:
             return  # self.blocked still says why
-        actions: list[str] = []
         try:
             for grow in decision.grow:
                 blocks = self.provider.grow(grow.interface_id, grow.blocks)
                 self.store.add_blocks(grow.interface_id, blocks)
-                self._grew(f"added {len(blocks)} blocks to {grow.interface_id}", actions)
+                self._grew(PoolAction(ActionKind.GROW, grow.interface_id, len(blocks)), actions)
             placement = self._placement() if decision.create else None
             for create in decision.create:
                 if placement is None:
@@ -257,7 +284,8 @@ class PoolLoop:
                 if self.interfaces is not None:
                     self.interfaces.learn([iface])
                     self.interfaces.sync()  # serves at once if the link is already there
-                self._grew(f"created {iface.id} with {len(iface.blocks)} blocks", actions)
+                created = PoolAction(ActionKind.CREATE_INTERFACE, iface.id, len(iface.blocks))
+                self._grew(created, actions)
             self._note_blocked(decision)
         except PlacementUnknown as unknown:
             self.blocked = f"no interface can be created: {unknown}"
@@ -278,6 +306,7 @@ class PoolLoop:
             self.reconcile_soon()
         except Throttled as error:
             self.blocked = f"the cloud API is throttling us: {error}"
+            self._failed = True
             log.warning("%s", self.blocked)
         except PermissionDenied as error:
             self.blocked = f"missing cloud permission: {error}"
@@ -285,15 +314,14 @@ class PoolLoop:
             self._notify("MissingPermission", self.blocked)
         except ProviderError as error:
             self.blocked = f"cloud error: {error}"
+            self._failed = True
             log.error("%s", self.blocked)
-        finally:
-            self._record(now, actions, decision)
 
     def _placement(self) -> InterfacePlacement | None:
         """Where new interfaces go; raises PlacementUnknown before any cloud call."""
         return self.hooks.placement() if self.hooks.placement is not None else None
 
-    def _grew(self, action: str, actions: list[str]) -> None:
+    def _grew(self, action: PoolAction, actions: list[PoolAction]) -> None:
         self.persist()
         actions.append(action)
         log.info("pool: %s", action)
@@ -304,11 +332,12 @@ class PoolLoop:
             self._growth += 1
             self._grown.notify_all()
 
-    def _shrink(self, decision: warmpool.Decision, now: float) -> None:
+    def _shrink(self, decision: warmpool.Decision, now: float, actions: list[PoolAction]) -> None:
         if now - self._last_shrink < self.timing.shrink_interval:
             return
         self._last_shrink = now
-        actions: list[str] = []
+        held = {i.id: len(i.blocks) for i in self.store.interfaces()}
+        done = len(actions)
         for interface_id in decision.remove:
             try:
                 self.store.remove_interface(interface_id)
@@ -317,9 +346,11 @@ class PoolLoop:
             self.persist()
             try:
                 self.provider.remove_interface(interface_id)
-                actions.append(f"removed {interface_id}")
+                removed = held.get(interface_id, 0)
+                actions.append(PoolAction(ActionKind.REMOVE_INTERFACE, interface_id, removed))
             except ProviderError as error:
                 log.error("removing %s failed: %s; reconciling with EC2", interface_id, error)
+                self._failed = True
                 self.reconcile_soon()
         for release in decision.release:
             blocks = [AddressBlock(IPv4Network(c)) for c in release.cidrs]
@@ -330,16 +361,32 @@ class PoolLoop:
             self.persist()
             try:
                 self.provider.release(release.interface_id, blocks)
-                actions.append(f"released {len(blocks)} blocks of {release.interface_id}")
+                actions.append(PoolAction(ActionKind.RELEASE, release.interface_id, len(blocks)))
             except ProviderError as error:
                 log.error("release on %s failed: %s; reconciling", release.interface_id, error)
+                self._failed = True
                 self.reconcile_soon()
-        for action in actions:
+        for action in actions[done:]:
             log.info("pool: %s", action)
-        self._record(now, actions, decision)
 
-    def _record(self, now: float, actions: list[str], decision: warmpool.Decision) -> None:
+    def _record(self, now: float, actions: list[PoolAction], decision: warmpool.Decision) -> None:
         if actions:
             self._last_action = now
         reasons = decision.reasons + ((self.blocked,) if self.blocked else ())
-        self.events.append(PoolEvent(now, tuple(actions), reasons))
+        event = self.decisions.record(self._outcome(actions, decision), tuple(actions), reasons)
+        if self.hooks.decided is not None:
+            try:
+                self.hooks.decided(event)
+            except Exception:  # counting a tick must never stop the pool
+                log.exception("the decision observer failed")
+
+    def _outcome(self, actions: list[PoolAction], decision: warmpool.Decision) -> Outcome:
+        if any(a.kind in (ActionKind.GROW, ActionKind.CREATE_INTERFACE) for a in actions):
+            return Outcome.GREW
+        if actions:
+            return Outcome.SHRANK
+        if self._failed:
+            return Outcome.FAILED
+        if self.blocked is not None:
+            return Outcome.BLOCKED
+        return Outcome.ON_TARGET if decision.is_noop else Outcome.WAITING
