@@ -306,18 +306,27 @@ class Datastore:
             )
         return warmpool.PoolSnapshot(interfaces, limits, targets, pending_pods)
 
+    def cooling(self) -> list[tuple[IPv4Address, float]]:
+        """(address, released at) of every address still cooling down, by address."""
+        with self._lock:
+            self._expire()
+            return self._cooling()
+
+    def _cooling(self) -> list[tuple[IPv4Address, float]]:
+        return sorted(
+            (address, released_at)
+            for i in self._table.ordered()
+            for b in i.blocks.values()
+            for address, released_at in b.cooling.items()
+        )
+
     # -- persistence ---------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         """A JSON-ready copy of everything held (addresses past their cooldown are free)."""
         with self._lock:
             self._expire()
             interfaces = self._table.ordered()
-            cooling = sorted(
-                (address, released_at)
-                for i in interfaces
-                for b in i.blocks.values()
-                for address, released_at in b.cooling.items()
-            )
+            cooling = self._cooling()
             return encode(
                 StateRecords(
                     interfaces=tuple(i.record() for i in interfaces),

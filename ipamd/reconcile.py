@@ -12,7 +12,7 @@ primary; MANAGE_UNTAGGED_ENI=false keeps them off interfaces we did not create).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ipamd.datastore import Datastore, InterfaceView
@@ -61,13 +61,15 @@ def reconcile(
     pods_allowed: Callable[[CloudInterface], bool],
     *,
     learn: Callable[[Sequence[CloudInterface]], None] | None = None,
+    fixed: Callable[[Mapping[str, int]], None] | None = None,
 ) -> list[Allocation]:
     """One reconciliation against the cloud API; returns the allocations lost.
-    ``learn`` gets the cloud's view first (the kernel side needs its MACs and subnets)."""
+    ``learn`` gets the cloud's view first (the kernel side needs its MACs and subnets);
+    ``fixed`` is told how many differences of each kind were fixed (metrics)."""
     cloud = provider.cloud_interfaces()
     if learn is not None:
         learn(cloud)
-    return apply(store, plan(store.interfaces(), cloud), pods_allowed, cloud)
+    return apply(store, plan(store.interfaces(), cloud), pods_allowed, cloud, fixed=fixed)
 
 
 def plan(held: Sequence[InterfaceView], cloud: Sequence[CloudInterface]) -> ReconcilePlan:
@@ -98,10 +100,13 @@ def apply(
     the_plan: ReconcilePlan,
     pods_allowed: Callable[[CloudInterface], bool],
     cloud_now: Sequence[CloudInterface] = (),
+    *,
+    fixed: Callable[[Mapping[str, int]], None] | None = None,
 ) -> list[Allocation]:
     """Carry a plan out on the datastore; returns the allocations lost (already logged).
     ``cloud_now`` (the cloud view the plan came from) lets eligibility follow EC2's tags."""
     lost: list[Allocation] = []
+    changed_eligibility = 0
     held_allowed = {i.id: i.pods_allowed for i in store.interfaces()}
     for iface in the_plan.new_interfaces:
         store.add_interface(iface, pods_allowed=pods_allowed(iface))
@@ -118,6 +123,7 @@ def apply(
         allowed = pods_allowed(iface)
         if iface.id in held_allowed and held_allowed[iface.id] != allowed:
             store.set_pods_allowed(iface.id, allowed)
+            changed_eligibility += 1
             log.info("reconcile: pods %s on %s", "allowed" if allowed else "kept off", iface.id)
     for iface_id, blocks in the_plan.vanished_blocks.items():
         lost += store.remove_blocks(iface_id, blocks, force=True)
@@ -131,5 +137,16 @@ def apply(
             allocation.pod,
             allocation.key,
             allocation.address,
+        )
+    if fixed is not None:
+        fixed(
+            {
+                "adopted_interfaces": len(the_plan.new_interfaces),
+                "adopted_blocks": sum(len(b) for b in the_plan.new_blocks.values()),
+                "vanished_blocks": sum(len(b) for b in the_plan.vanished_blocks.values()),
+                "vanished_interfaces": len(the_plan.vanished_interfaces),
+                "pods_allowed_changed": changed_eligibility,
+                "lost_allocations": len(lost),
+            }
         )
     return lost

@@ -154,10 +154,24 @@ def test_reconcile_adopts_blocks_assigned_behind_our_back_and_drops_vanished_one
     gone = AddressBlock(held[0].cidr)
     node.add_pods(1)  # the pod gets the lowest address: the one about to vanish
     node.provider.release(primary, [gone])
+    counted: list[dict[str, int]] = []
     lost = apply(
-        node.store, plan(node.store.interfaces(), node.provider.cloud_interfaces()), lambda i: True
+        node.store,
+        plan(node.store.interfaces(), node.provider.cloud_interfaces()),
+        lambda i: True,
+        fixed=lambda fixes: counted.append(dict(fixes)),
     )
     assert [a.address for a in lost] == [gone.cidr.network_address]
+    assert counted == [
+        {
+            "adopted_interfaces": 0,
+            "adopted_blocks": 1,
+            "vanished_blocks": 1,
+            "vanished_interfaces": 0,
+            "pods_allowed_changed": 0,
+            "lost_allocations": 1,
+        }
+    ]
     blocks = {AddressBlock(b.cidr) for b in node.store.interfaces()[0].blocks}
     assert set(extra) <= blocks and gone not in blocks
 
