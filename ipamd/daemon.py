@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cni import client
 from cni.errors import CniError
 from cni.wire import HealthArgs
-from config import Dataplane, Provider, Settings
+from config import Dataplane, LoadedConfig, Provider, Settings
 from ipamd.checkpoint import FileCheckpoint
 from ipamd.dataplane import Dataplane as PodDataplane
 from ipamd.dataplane import NoDataplane
@@ -38,7 +38,9 @@ from ipamd.datastore import Datastore
 from ipamd.egress import Egress
 from ipamd.hostview import scan_host
 from ipamd.installer import install_from_settings
+from ipamd.leaksweep import InterfaceSweep
 from ipamd.nodenet import NodeInterfaces
+from ipamd.observe import Extras, Observability
 from ipamd.persist import Persister, kubernetes_record, limits_from
 from ipamd.poolloop import LoopTiming, PoolHooks, PoolLoop
 from ipamd.pooltargets import pool_limits, pool_targets
@@ -46,9 +48,12 @@ from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
 from ipamd.service import IpamService
+from ipamd.views import DaemonView
 from providers.base import Provider as CloudProvider
 from providers.errors import ProviderError
 from providers.models import NodeInfo
+from providers.ratelimit import RateLimiterStats
+from providers.retry import CallObserver
 
 if TYPE_CHECKING:
     from ipamd.k8s.layer import KubernetesLayer
@@ -88,9 +93,13 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def run(settings: Settings, stop: threading.Event | None = None) -> int:
-    """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the main thread)."""
+def run(
+    settings: Settings, stop: threading.Event | None = None, *, loaded: LoadedConfig | None = None
+) -> int:
+    """Run until ``stop`` is set (or SIGTERM/SIGINT when run from the main thread);
+    ``loaded`` (the settings with their sources) is what introspection shows."""
     stop = stop or threading.Event()
+    observe = Observability(settings, loaded)
     checkpoint = FileCheckpoint(settings.daemon.checkpoint_path)
     state, status = read_checkpoint(checkpoint)
     kernel = settings.daemon.dataplane is Dataplane.KERNEL
@@ -100,7 +109,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     )
     host_pods = scan_host(settings.datapath.veth_prefix) if kernel else None
     try:
-        provider = _provider(settings, state)
+        provider = _provider(settings, state, observe.cloud_call)
         store, _ = recover(
             state=state,
             checkpoint=checkpoint,
@@ -134,7 +143,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         dataplane, interfaces, egress = _kernel_node(settings, node, store, provider)
 
     def reconcile_node() -> None:
-        reconcile(store, provider, policy, learn=interfaces.learn if interfaces else None)
+        learn = interfaces.learn if interfaces else None
+        reconcile(store, provider, policy, learn=learn, fixed=observe.reconcile_fixed)
         if egress is not None:
             _follow_vpc(egress, provider)
 
@@ -153,7 +163,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         ),
         reconcile=reconcile_node,
         interfaces=interfaces,
-        hooks=_pool_hooks(kube, lambda: service),
+        hooks=_pool_hooks(kube, lambda: service, provider, observe),
     )
     pool.delay_first_reconcile(FIRST_RECONCILE_AFTER)
     service = IpamService(
@@ -164,10 +174,24 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         add_wait=daemon.add_wait,
         health_extras=(lambda: {"kubernetes": kube.health()}) if kube else None,
     )
-    server = SocketServer(daemon.socket_path, service.handle)
+    service.reclaimed = observe.leaks_released
+    server = SocketServer(daemon.socket_path, observe.requests.timed(service.handle))
+    view = DaemonView(
+        store,
+        pool,
+        node,
+        settings.daemon.provider.value,
+        loaded,
+        observe.cloud,
+        observe.requests,
+        kubernetes=kube.health if kube is not None else None,
+        kubernetes_node=settings.kubernetes.node_name,
+    )
+    observe.attach(view, _extras(kube), _limiter_stats(provider))
 
     _stop_on_signals(stop)
     server.start()
+    observe.start()
     log.info(
         "serving on %s for %s (%s): %d addresses, %d interfaces",
         daemon.socket_path,
@@ -187,6 +211,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         stop.wait()
     finally:
         log.info("stopping")
+        observe.stop()
         server.stop()
         pool.stop()
         if kube is not None:
@@ -213,27 +238,54 @@ def _kubernetes(settings: Settings, store: Datastore) -> KubernetesLayer | None:
     )
 
 
-def _pool_hooks(kube: KubernetesLayer | None, service: Callable[[], IpamService]) -> PoolHooks:
+def _pool_hooks(
+    kube: KubernetesLayer | None,
+    service: Callable[[], IpamService],
+    provider: CloudProvider,
+    observe: Observability,
+) -> PoolHooks:
+    sweep = InterfaceSweep(
+        provider, deleted=lambda count: observe.leaks_released("interfaces", count)
+    )
     if kube is None:
-        return PoolHooks()
+        return PoolHooks(chores=sweep, decided=observe.pool_decided)
+
+    def chores() -> None:
+        kube.reclaim_leaks(lambda due: service().reclaim(due, source="kubernetes"))
+        sweep()
+
     return PoolHooks(
         pending_pods=kube.pending_pods,
         placement=kube.placement,
         notify=kube.record,
-        chores=lambda: kube.reclaim_leaks(lambda due: service().reclaim(due)),
+        chores=chores,
+        decided=observe.pool_decided,
     )
 
 
-def _provider(settings: Settings, state: dict[str, Any] | None) -> CloudProvider:
+def _extras(kube: KubernetesLayer | None) -> Extras:
+    if kube is None:
+        return Extras()
+    return Extras(kubernetes_health=kube.health, pending=kube.is_pending)
+
+
+def _limiter_stats(provider: CloudProvider) -> Callable[[], RateLimiterStats] | None:
+    policy = getattr(provider, "call_policy", None)
+    return policy.limiter.stats if policy is not None else None
+
+
+def _provider(
+    settings: Settings, state: dict[str, Any] | None, observe: CallObserver
+) -> CloudProvider:
     """The node's cloud. boto3 and google-cloud-compute are slow to import (the latter about
     a second): each only on its own path."""
     if settings.daemon.provider is Provider.GCE:
         from providers.gce.factory import gce_provider  # noqa: PLC0415
 
-        return gce_provider(settings)
+        return gce_provider(settings, observe=observe)
     from providers.aws.factory import aws_provider  # noqa: PLC0415
 
-    return aws_provider(settings, limits=limits_from(state))
+    return aws_provider(settings, limits=limits_from(state), observe=observe)
 
 
 def _kernel_node(

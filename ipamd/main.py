@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     daemon.configure_logging(loaded.settings)
     try:
-        return daemon.run(loaded.settings)
+        return daemon.run(loaded.settings, loaded=loaded)
     except daemon.StartupFailed as failed:
         print(f"vpc-ipamd: {failed}", file=sys.stderr)
         return EXIT_STARTUP_FAILED

@@ -26,7 +26,7 @@ from cni.errors import (
     UNKNOWN_CONTAINER,
     CniError,
 )
-from cni.wire import GcArgs, PodArgs, Request
+from cni.wire import GcArgs, PodArgs, RepairArgs, Request
 from ipamd.dataplane import Dataplane
 from ipamd.dataplane.nsfd import NotANetworkNamespace
 from ipamd.dataplane.rtnl import WiringFailed
@@ -88,6 +88,10 @@ class IpamService:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.health_extras = health_extras
+        self.repairs: Callable[[tuple[str, ...]], dict[str, object]] | None = None
+        """The doctor's repair (set by the daemon once it has one)."""
+        self.reclaimed: Callable[[str, int], None] | None = None
+        """Told (source, count) when reclaim releases allocations nobody DELed (metrics)."""
         self.store = store
         self.persist = persist
         self.pool = pool
@@ -110,6 +114,10 @@ class IpamService:
             return self.status()
         if request.op == "health":
             return self.health()
+        if request.op == "repair" and isinstance(args, RepairArgs):
+            if self.repairs is None:
+                raise CniError(PLUGIN_NOT_AVAILABLE, "this vpc-ipamd has no doctor to repair with")
+            return self.repairs(args.findings)
         raise CniError(INTERNAL, f"op {request.op!r} with arguments it does not take")
 
     def add(self, args: PodArgs, budget: float) -> dict[str, object]:
@@ -205,13 +213,14 @@ class IpamService:
             and not a.recovered
             and (a.key.container_id, a.key.ifname) not in valid
         ]
-        if self.reclaim(stale):
-            log.info("gc released %d stale allocations of %s", len(stale), args.network)
+        if freed := self.reclaim(stale, source="gc"):
+            log.info("gc released %d stale allocations of %s", len(freed), args.network)
         return {}
 
-    def reclaim(self, allocations: Iterable[Allocation]) -> list[Allocation]:
+    def reclaim(self, allocations: Iterable[Allocation], *, source: str) -> list[Allocation]:
         """Release allocations nobody will DEL (GC's stale attachments, pods gone from the
-        API) and remove their host wiring; returns those that were still held."""
+        API, the doctor's finds) and remove their host wiring; returns those that were still
+        held. ``source`` names who found them (``gc``, ``kubernetes``, ``doctor``)."""
         freed = []
         for allocation in allocations:
             held = self.store.allocation(allocation.key)
@@ -225,6 +234,8 @@ class IpamService:
                 log.exception("removing the host wiring of %s failed", allocation.key)
         if freed:
             self.persist()
+            if self.reclaimed is not None:
+                self.reclaimed(source, len(freed))
         return freed
 
     def status(self) -> dict[str, object]:

@@ -10,6 +10,7 @@ beside its socket, checkpoint and spool, all under one working directory.
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,8 +22,17 @@ from typing import Any
 from cni import client
 from cni.errors import CniError
 from cni.wire import HealthArgs
+from sandbox.daemonhttp import get, get_json
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port nothing on the host's loopback listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class DaemonFailed(RuntimeError):
@@ -43,6 +53,9 @@ class DaemonProcess:
     """Passed through untouched (credentials, PATH)."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    metrics_port: int = field(default_factory=free_port)
+    """Its metrics listen on 127.0.0.1 of its namespace on this port (unique on the host too,
+    for daemons in the host's namespace)."""
 
     @property
     def socket(self) -> str:
@@ -55,6 +68,22 @@ class DaemonProcess:
     @property
     def spool(self) -> Path:
         return self.workdir / "spool"
+
+    @property
+    def introspection(self) -> str:
+        return f"unix:{self.workdir / 'introspect.sock'}"
+
+    @property
+    def metrics_address(self) -> str:
+        return f"127.0.0.1:{self.metrics_port}"
+
+    def metrics(self) -> str:
+        """The text exposition of its ``/metrics``."""
+        return get(self.metrics_address, "/metrics", netns=self.netns).decode()
+
+    def introspect(self, path: str) -> dict[str, Any]:
+        """A JSON answer of its introspection endpoint, e.g. ``/v1/status``."""
+        return get_json(self.introspection, path)
 
     @property
     def log(self) -> Path:
@@ -79,6 +108,8 @@ class DaemonProcess:
             "VPC_IPAM_SOCKET_PATH": self.socket,
             "VPC_IPAM_CHECKPOINT_PATH": str(self.checkpoint),
             "VPC_IPAM_SPOOL_DIR": str(self.spool),
+            "VPC_IPAM_METRICS_BIND_ADDRESS": self.metrics_address,
+            "INTROSPECTION_BIND_ADDRESS": self.introspection,
             **self.settings,
         }
 

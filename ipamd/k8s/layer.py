@@ -170,6 +170,11 @@ class KubernetesLayer:
         holders = {(a.pod.namespace, a.pod.name) for a in self.store.allocations()}
         return waiting_for_address(self._pod_infos().values(), holders)
 
+    def is_pending(self, namespace: str, name: str) -> bool:
+        """The API shows this pod Pending on this node with no IP (``vpc-ipamctl why``)."""
+        pod = self._pod_infos().get((namespace, name))
+        return pod is not None and waiting_for_address([pod], set()) == 1
+
     def placement(self) -> InterfacePlacement | None:
         """The ENIConfig's subnet and groups under custom networking, else None (the node's
         own subnet); raises PlacementUnknown when custom networking has no ENIConfig."""

@@ -69,6 +69,11 @@ class AwsProvider:
         self._subnets: dict[str, IPv4Network] = {}
 
     @property
+    def call_policy(self) -> CallPolicy:
+        """The limiter and retry policy every call goes through (its counters: status)."""
+        return self._policy
+
+    @property
     def block_prefixlen(self) -> int:
         return 28 if self.options.prefix_delegation else 32
 

@@ -100,6 +100,11 @@ class GceProvider:
         self._subnet_name = ""
 
     @property
+    def call_policy(self) -> CallPolicy:
+        """The limiter and retry policy every call goes through (its counters: status)."""
+        return self._policy
+
+    @property
     def block_prefixlen(self) -> int:
         return self.options.block_prefixlen
 
