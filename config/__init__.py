@@ -15,7 +15,14 @@ from config.settings import (
     Settings,
     WarmPoolSettings,
 )
-from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
+from config.values import (
+    BindAddress,
+    Dataplane,
+    LogFormat,
+    LogLevel,
+    Provider,
+    RandomizeSnat,
+)
 
 __all__ = [
     "AwsSettings",
@@ -28,6 +35,7 @@ __all__ = [
     "InvalidConfig",
     "KubernetesSettings",
     "LoadedConfig",
+    "LogFormat",
     "LogLevel",
     "Problem",
     "Provider",

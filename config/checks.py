@@ -15,6 +15,7 @@ from config.table import BY_NAME, CNI_TIMEOUT_MAX
 from config.values import BindAddress, Provider
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+EVERY_ADDRESS_HOSTS = frozenset({"", "0.0.0.0", "::"})
 
 
 class _Context:
@@ -187,6 +188,20 @@ def _exposed_introspection(c: _Context) -> None:
         c.warn(name, f"{address} is reachable from other hosts; introspection shows node state")
 
 
+def _exposed_metrics(c: _Context) -> None:
+    name = "VPC_IPAM_METRICS_BIND_ADDRESS"
+    address = c.values.get(name)
+    if not isinstance(address, BindAddress) or c.values.get("DISABLE_METRICS"):
+        return
+    if address.host in EVERY_ADDRESS_HOSTS:
+        c.warn(
+            name,
+            f"{address} listens on every address, so /metrics is reachable from other hosts; "
+            "metrics carry no secrets but reveal node state (pods, addresses, interfaces): "
+            f"bind the node's own IP for Prometheus, e.g. {name}=10.0.1.23:{address.port}",
+        )
+
+
 CHECKS: tuple[Callable[[_Context], None], ...] = (
     _gce_needs_range,
     _block_mode_needs_target,
@@ -197,6 +212,7 @@ CHECKS: tuple[Callable[[_Context], None], ...] = (
     _no_effect,
     _other_provider,
     _exposed_introspection,
+    _exposed_metrics,
     _kubernetes_reachable,
 )
 

@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from config.cloud_settings import AwsSettings, GceSettings, RateLimitSettings
-from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
+from config.values import BindAddress, Dataplane, LogFormat, LogLevel, Provider, RandomizeSnat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -222,14 +222,25 @@ class DaemonSettings:
     """Log level (case-insensitive in the environment).
 
     ``AWS_VPC_K8S_CNI_LOGLEVEL``, default ``DEBUG``; e.g. ``AWS_VPC_K8S_CNI_LOGLEVEL=info``."""
+    log_format: LogFormat
+    """Shape of each log line: ``logfmt`` (``key=value`` pairs) or ``json`` (one object).
+
+    Case-insensitive. Either way one record is one line (newlines and tracebacks are
+    escaped), and credentials (access keys, tokens, passwords) are redacted.
+
+    ``VPC_IPAM_LOG_FORMAT``, default ``logfmt``; e.g. ``VPC_IPAM_LOG_FORMAT=json``."""
     disable_metrics: bool
     """Turn off the Prometheus metrics endpoint.
 
     ``DISABLE_METRICS``, default ``false``; e.g. ``DISABLE_METRICS=true``."""
     metrics_bind_address: BindAddress
-    """TCP address of the metrics endpoint (``/metrics``); an empty host means every address.
+    """TCP address of the metrics endpoint (``/metrics``); loopback only by default.
 
-    ``VPC_IPAM_METRICS_BIND_ADDRESS``, default ``:61678``; e.g. ``=127.0.0.1:61678``."""
+    The DaemonSet sets the node's own IP (from the downward API, ``status.hostIP``) so
+    Prometheus can scrape it. An empty host, ``0.0.0.0`` or ``[::]`` means every address,
+    which is warned about.
+
+    ``VPC_IPAM_METRICS_BIND_ADDRESS``, default ``127.0.0.1:61678``; e.g. ``=10.0.1.23:61678``."""
     disable_introspection: bool
     """Turn off the introspection endpoint.
 

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from config import compound as c
 from config import parsers as p
-from config.values import BindAddress, Dataplane, LogLevel, Provider, RandomizeSnat
+from config.values import BindAddress, Dataplane, LogFormat, LogLevel, Provider, RandomizeSnat
 
 T = TypeVar("T")
 
@@ -274,12 +274,18 @@ VARIABLES: tuple[Variable[Any], ...] = (
         p.choice(LogLevel, ignore_case=True),
         LogLevel.DEBUG,
     ),
+    _v(
+        "VPC_IPAM_LOG_FORMAT",
+        "daemon.log_format",
+        p.choice(LogFormat, ignore_case=True),
+        LogFormat.LOGFMT,
+    ),
     _v("DISABLE_METRICS", "daemon.disable_metrics", p.boolean(), False),
     _v(
         "VPC_IPAM_METRICS_BIND_ADDRESS",
         "daemon.metrics_bind_address",
         c.bind_address(allow_unix=False),
-        BindAddress(port=61678),
+        BindAddress(host="127.0.0.1", port=61678),
     ),
     _v("DISABLE_INTROSPECTION", "daemon.disable_introspection", p.boolean(), False),
     _v(

@@ -61,6 +61,15 @@ class LogLevel(enum.StrEnum):
         }[self]
 
 
+class LogFormat(enum.StrEnum):
+    """How the daemon writes a log record; either way one record is one line."""
+
+    LOGFMT = "logfmt"
+    """``key=value`` pairs (``ts=... level=info logger=... msg="..."``), for people and grep."""
+    JSON = "json"
+    """One JSON object per line, for log pipelines."""
+
+
 @dataclass(frozen=True, slots=True)
 class BindAddress:
     """Where a server listens: a TCP ``host:port`` or a unix socket path.

@@ -15,9 +15,7 @@ keep their network across a daemon restart.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -70,27 +68,6 @@ KUBE_FIRST_READ = 3.0
 class StartupFailed(Exception):
     """The node cannot be made ready (its primary interface is missing, nft refused the
     SNAT table, ...); the message says what to look at."""
-
-
-LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
-LOG_ROTATE_BYTES = 10 * 1024 * 1024
-LOG_KEEP = 5
-
-
-def configure_logging(settings: Settings) -> None:
-    destination = settings.daemon.log_file
-    handler: logging.Handler
-    if destination in {"stderr", "stdout"}:
-        handler = logging.StreamHandler(sys.stderr if destination == "stderr" else sys.stdout)
-    else:
-        Path(destination).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            destination, maxBytes=LOG_ROTATE_BYTES, backupCount=LOG_KEEP
-        )
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    logging.basicConfig(
-        level=settings.daemon.log_level.python_level, handlers=[handler], force=True
-    )
 
 
 def run(

@@ -68,8 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _prepare_node(loaded.settings)
     # the daemon's imports are heavy; --check-config stays light
     from ipamd import daemon  # noqa: PLC0415
+    from ipamd.logs import configure_logging  # noqa: PLC0415
 
-    daemon.configure_logging(loaded.settings)
+    configure_logging(loaded.settings)
     try:
         return daemon.run(loaded.settings, loaded=loaded)
     except daemon.StartupFailed as failed:

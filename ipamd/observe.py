@@ -162,7 +162,6 @@ class Observability:
             try:
                 self._metrics_server = self.metrics.serve(daemon.metrics_bind_address)
                 endpoints["metrics"] = self._metrics_server.address
-                log.info("metrics on http://%s/metrics", self._metrics_server.address)
             except OSError as error:
                 log.error("no metrics: cannot listen on %s: %s", daemon.metrics_bind_address, error)
         if not daemon.disable_introspection:

@@ -121,7 +121,7 @@ def test_logs_go_to_the_configured_file(make_daemon: Callable[..., Daemon]):
     daemon.start()
     daemon.add("c1")
     text = log_file.read_text()
-    assert "serving on" in text and "level=INFO" in text
+    assert "serving on" in text and "level=info" in text, text
 
 
 def test_with_install_on_the_daemon_installs_a_working_plugin_and_its_conflist(

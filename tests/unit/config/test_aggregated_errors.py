@@ -39,6 +39,18 @@ def test_several_bad_variables_are_reported_together_in_table_order():
     assert "ADDITIONAL_ENI_TAGS='{': not valid JSON" in text
 
 
+def test_a_bad_log_format_joins_the_other_problems_naming_what_is_accepted():
+    with pytest.raises(InvalidConfig) as caught:
+        load_config({"AWS_VPC_K8S_CNI_LOGLEVEL": "loud", "VPC_IPAM_LOG_FORMAT": "xml"})
+    assert caught.value.variables == ("AWS_VPC_K8S_CNI_LOGLEVEL", "VPC_IPAM_LOG_FORMAT")
+    assert str(caught.value).splitlines() == [
+        "invalid configuration (2 problems):",
+        "  AWS_VPC_K8S_CNI_LOGLEVEL='loud': expected one of DEBUG, INFO, WARN, ERROR, FATAL "
+        "(any case)",
+        "  VPC_IPAM_LOG_FORMAT='xml': expected one of logfmt, json (any case)",
+    ]
+
+
 def test_cross_field_problems_join_the_parse_problems():
     env = {"VPC_IPAM_PROVIDER": "gce", "WARM_PREFIX_TARGET": "1", "POD_MTU": "70000"}
     with pytest.raises(InvalidConfig) as caught:

@@ -72,6 +72,13 @@ def test_running_the_daemon_with_bad_env_exits_2_before_anything_else():
     )
 
 
+def test_a_bad_log_format_stops_the_daemon_with_exit_2_naming_the_accepted_values():
+    result = _run({"VPC_IPAM_LOG_FORMAT": "xml"}, "--check-config")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "VPC_IPAM_LOG_FORMAT='xml': expected one of logfmt, json (any case)" in result.stderr
+
+
 def test_an_unreachable_metadata_service_stops_the_daemon_with_exit_3_naming_it(tmp_path: Path):
     paths = {
         "VPC_IPAM_CHECKPOINT_PATH": str(tmp_path / "checkpoint.json"),

@@ -193,6 +193,28 @@ def test_kubernetes_knobs_without_a_node_name_warn_that_they_do_nothing():
     assert {w.variable for w in load_config(env).warnings} == set(env)
 
 
+@pytest.mark.parametrize("address", [":61678", "0.0.0.0:61678", "[::]:9100"])
+def test_metrics_on_every_address_warn_that_other_hosts_can_read_node_state(address):
+    (warning,) = load_config({"VPC_IPAM_METRICS_BIND_ADDRESS": address}).warnings
+    assert warning.variable == "VPC_IPAM_METRICS_BIND_ADDRESS"
+    assert warning.message.startswith(f"{address} listens on every address, so /metrics is ")
+    assert "reachable from other hosts" in warning.message
+    assert "metrics carry no secrets but reveal node state" in warning.message
+    assert "bind the node's own IP for Prometheus" in warning.message
+
+
+@pytest.mark.parametrize("address", ["", "127.0.0.1:61678", "10.0.1.23:61678", "[::1]:9100"])
+def test_metrics_on_loopback_or_the_node_ip_are_quiet(address):
+    assert _warnings({"VPC_IPAM_METRICS_BIND_ADDRESS": address}) == []
+
+
+def test_metrics_switched_off_only_warn_that_their_address_has_no_effect():
+    env = {"DISABLE_METRICS": "true", "VPC_IPAM_METRICS_BIND_ADDRESS": ":61678"}
+    assert _warnings(env) == [
+        "VPC_IPAM_METRICS_BIND_ADDRESS: has no effect with DISABLE_METRICS=true"
+    ]
+
+
 def test_introspection_on_a_unix_socket_or_loopback_is_quiet():
     assert _warnings({"INTROSPECTION_BIND_ADDRESS": "unix:/run/vpc-ipam/i.sock"}) == []
     assert _warnings({"INTROSPECTION_BIND_ADDRESS": "[::1]:61679"}) == []

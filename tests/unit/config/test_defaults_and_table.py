@@ -10,6 +10,7 @@ import pytest
 
 from config import (
     BindAddress,
+    LogFormat,
     LogLevel,
     Provider,
     RandomizeSnat,
@@ -106,8 +107,9 @@ def test_empty_environment_gives_documented_daemon_and_rate_limit_defaults():
     assert (daemon.pool_interval, daemon.shrink_interval, daemon.reconcile_interval) == (5, 30, 60)
     assert (daemon.capacity_error_backoff, daemon.min_interface_lifetime) == (120, 60)
     assert daemon.log_level is LogLevel.DEBUG
+    assert daemon.log_format is LogFormat.LOGFMT
     assert daemon.disable_metrics is False
-    assert daemon.metrics_bind_address == BindAddress(port=61678)
+    assert daemon.metrics_bind_address == BindAddress(host="127.0.0.1", port=61678)
     assert daemon.disable_introspection is False
     assert daemon.introspection_bind_address == BindAddress(host="127.0.0.1", port=61679)
     limits = settings.rate_limits
@@ -180,3 +182,9 @@ def test_settings_are_hashable_values():
     b = load_settings({"AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS": "10.0.0.0/8"})
     assert a == b and hash(a) == hash(b)
     assert a.datapath.exclude_snat_cidrs == (IPv4Network("10.0.0.0/8"),)
+
+
+def test_metrics_and_introspection_listen_on_loopback_by_default():
+    daemon = load_settings({}).daemon
+    assert str(daemon.metrics_bind_address) == "127.0.0.1:61678"
+    assert str(daemon.introspection_bind_address) == "127.0.0.1:61679"

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from config import BindAddress, InvalidConfig, LogLevel, Provider, RandomizeSnat, load_settings
+from config import (
+    BindAddress,
+    InvalidConfig,
+    LogFormat,
+    LogLevel,
+    Provider,
+    RandomizeSnat,
+    load_settings,
+)
 
 NEEDS_TARGET = {"WARM_PREFIX_TARGET": "1"}
 GCE = {"VPC_IPAM_PROVIDER": "gce", "GCE_POD_RANGE_NAME": "pods", "WARM_PREFIX_TARGET": "1"}
@@ -104,6 +112,16 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_MIN_INTERFACE_LIFETIME", ".5", "daemon.min_interface_lifetime", 0.5, {}),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "info", "daemon.log_level", LogLevel.INFO, {}),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "Warn", "daemon.log_level", LogLevel.WARN, {}),
+    ("VPC_IPAM_LOG_FORMAT", "json", "daemon.log_format", LogFormat.JSON, {}),
+    ("VPC_IPAM_LOG_FORMAT", "JSON", "daemon.log_format", LogFormat.JSON, {}),
+    ("VPC_IPAM_LOG_FORMAT", "Logfmt", "daemon.log_format", LogFormat.LOGFMT, {}),
+    (
+        "VPC_IPAM_METRICS_BIND_ADDRESS",
+        ":61678",
+        "daemon.metrics_bind_address",
+        BindAddress(port=61678),
+        {},
+    ),
     ("DISABLE_METRICS", "true", "daemon.disable_metrics", True, {}),
     (
         "VPC_IPAM_METRICS_BIND_ADDRESS",
@@ -281,6 +299,8 @@ INVALID: list[tuple[str, str, str]] = [
     ("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "nan", "expected a number > 0 (seconds)"),
     ("VPC_IPAM_MIN_INTERFACE_LIFETIME", "1e999", "expected a number > 0 (seconds)"),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "verbose", "expected one of DEBUG, INFO, WARN, ERROR, FATAL"),
+    ("VPC_IPAM_LOG_FORMAT", "text", "expected one of logfmt, json (any case)"),
+    ("VPC_IPAM_LOG_FORMAT", " json", "VPC_IPAM_LOG_FORMAT=' json': expected one of logfmt, json"),
     ("DISABLE_METRICS", "yes", "expected a boolean"),
     ("VPC_IPAM_METRICS_BIND_ADDRESS", "61678", "expected host:port"),
     ("VPC_IPAM_METRICS_BIND_ADDRESS", "unix:/x.sock", "unix sockets are not supported here"),

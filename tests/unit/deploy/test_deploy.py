@@ -130,15 +130,27 @@ def test_daemonset_runs_vpc_ipamd_on_every_node_first():
     assert container()["command"] == ["vpc-ipamd"]
 
 
+EXPANSION_ONLY = {"HOST_IP": "10.0.1.23"}
+"""Downward-API values the manifest only expands into a setting (``$(HOST_IP):61678``),
+with an example of what the kubelet puts there."""
+
+
 def test_daemonset_env_names_are_known_settings():
     env = container()["env"]
     for item in env:
+        if item["name"] in EXPANSION_ONLY:
+            assert any(f"$({item['name']})" in str(other.get("value")) for other in env)
+            continue
         assert item["name"] in BY_NAME, f"{item['name']} is not a setting of config/table.py"
         if "valueFrom" in item:
             assert item["name"] in KUBERNETES_PROVIDED
         else:
-            BY_NAME[item["name"]].parser.parse(item["value"])  # a valid value
+            value = str(item["value"])
+            for name, example in EXPANSION_ONLY.items():
+                value = value.replace(f"$({name})", example)
+            BY_NAME[item["name"]].parser.parse(value)  # a valid value
     by_name = {item["name"]: item for item in env}
+    assert by_name["VPC_IPAM_METRICS_BIND_ADDRESS"]["value"] == "$(HOST_IP):61678"
     assert by_name["VPC_IPAM_INSTALL_CNI"]["value"] == "true"
     assert by_name["MY_NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
 
