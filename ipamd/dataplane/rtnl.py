@@ -110,17 +110,20 @@ def from_rule(rule: Msg) -> FromRule:
     return FromRule(network, rule_table(rule))
 
 
+def pod_rule_address(rule: Msg) -> str | None:
+    """The pod address a rule of ours is for (priority 512 ``to`` a /32, priority 1536
+    ``from`` a /32, to any destination), or None for any other rule."""
+    priority = rule.get("priority") or 0
+    if priority == TO_POD_PRIORITY and rule["dst_len"] == 32 and not rule.get("src"):
+        return str(rule.get("dst"))
+    if priority == FROM_POD_PRIORITY and rule["src_len"] == 32 and rule.get("src"):
+        return str(rule.get("src"))
+    return None
+
+
 def pod_rules(ipr: Any, address: str) -> list[Msg]:
-    """Rules of ours for ``address``: priority 512 ``to`` it, priority 1536 ``from`` it
-    (to any destination)."""
-    found = []
-    for rule in ipr.get_rules(family=socket.AF_INET):
-        priority = rule.get("priority") or 0
-        to_pod = rule.get("dst") == address and rule["dst_len"] == 32 and not rule.get("src")
-        from_pod = rule.get("src") == address and rule["src_len"] == 32
-        if (priority == TO_POD_PRIORITY and to_pod) or (priority == FROM_POD_PRIORITY and from_pod):
-            found.append(rule)
-    return found
+    """Rules of ours for ``address`` (see ``pod_rule_address``)."""
+    return [r for r in ipr.get_rules(family=socket.AF_INET) if pod_rule_address(r) == address]
 
 
 def is_to_rule(rule: Msg) -> bool:
