@@ -112,6 +112,24 @@ class FileCheckpoint:
             state: dict[str, Any] = envelope["state"]
             return state
 
+    def peek(self) -> dict[str, Any] | None:
+        """What ``load`` would return, read-only: an unreadable file raises ValueError and
+        stays where it is, and no leftover is removed (the doctor looks; it never moves)."""
+        with self._lock:
+            try:
+                raw = self.path.read_bytes()
+            except FileNotFoundError:
+                return None
+            try:
+                envelope = json.loads(raw)
+            except RecursionError as error:
+                raise ValueError(f"not valid JSON: {error}") from None
+            problem = _envelope_problem(envelope)
+            if problem is not None:
+                raise ValueError(problem)
+            state: dict[str, Any] = envelope["state"]
+            return state
+
     def quarantine(self, reason: str) -> CorruptCheckpoint:
         """Move a checkpoint that loaded but cannot be used (the datastore found its state
         inconsistent) aside as load does with an unreadable one, so the next save cannot

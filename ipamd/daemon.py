@@ -33,6 +33,7 @@ from ipamd.dataplane.node import InterfaceNotFound, NodeDataplane
 from ipamd.dataplane.pod import KernelDataplane
 from ipamd.dataplane.snat import NftError
 from ipamd.datastore import Datastore
+from ipamd.doctoring import NodeDoctor
 from ipamd.egress import Egress
 from ipamd.hostview import scan_host
 from ipamd.installer import install_from_settings
@@ -164,11 +165,23 @@ def run(
         kubernetes=kube.health if kube is not None else None,
         kubernetes_node=settings.kubernetes.node_name,
     )
-    observe.attach(view, _extras(kube), _limiter_stats(provider))
+    doctor = NodeDoctor(
+        store=store,
+        pool=pool,
+        provider=provider,
+        checkpoint=checkpoint,
+        persist=persist,
+        service=service,
+        reconcile=reconcile_node,
+        dataplane=dataplane if isinstance(dataplane, KernelDataplane) else None,
+        veth_prefix=settings.datapath.veth_prefix,
+    )
+    service.repairs = doctor.repair
+    observe.attach(view, _extras(kube, doctor), _limiter_stats(provider))
 
     _stop_on_signals(stop)
+    observe.start()  # before the socket: a daemon that answers health answers introspection
     server.start()
-    observe.start()
     log.info(
         "serving on %s for %s (%s): %d addresses, %d interfaces",
         daemon.socket_path,
@@ -240,10 +253,16 @@ def _pool_hooks(
     )
 
 
-def _extras(kube: KubernetesLayer | None) -> Extras:
+def _extras(kube: KubernetesLayer | None, doctor: NodeDoctor) -> Extras:
+    kernel = doctor.wiring if doctor.kernel else None
     if kube is None:
-        return Extras()
-    return Extras(kubernetes_health=kube.health, pending=kube.is_pending)
+        return Extras(wiring=kernel, doctor=doctor.report)
+    return Extras(
+        kubernetes_health=kube.health,
+        pending=kube.is_pending,
+        wiring=kernel,
+        doctor=doctor.report,
+    )
 
 
 def _limiter_stats(provider: CloudProvider) -> Callable[[], RateLimiterStats] | None:

@@ -189,6 +189,11 @@ class PoolLoop:
         self.wake()
 
     @property
+    def last_action_at(self) -> float:
+        """Monotonic time of the last growth or shrink (-inf before the first)."""
+        return self._last_action
+
+    @property
     def growth(self) -> int:
         """Counts the times the pool gained addresses; read it before trying to assign, then
         pass it to ``wait_for_growth`` so a growth in between is never missed."""

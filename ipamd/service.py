@@ -13,9 +13,12 @@ a late DEL must never free an address that has since gone to another pod.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
 
 from cni.errors import (
@@ -92,6 +95,8 @@ class IpamService:
         """The doctor's repair (set by the daemon once it has one)."""
         self.reclaimed: Callable[[str, int], None] | None = None
         """Told (source, count) when reclaim releases allocations nobody DELed (metrics)."""
+        self._busy: Counter[AllocationKey] = Counter()
+        self._busy_lock = threading.Lock()
         self.store = store
         self.persist = persist
         self.pool = pool
@@ -120,7 +125,29 @@ class IpamService:
             return self.repairs(args.findings)
         raise CniError(INTERNAL, f"op {request.op!r} with arguments it does not take")
 
+    def in_flight(self) -> set[AllocationKey]:
+        """Attachments an ADD or DEL is working on right now: their allocation and their
+        wiring may disagree for a moment (the doctor leaves them alone)."""
+        with self._busy_lock:
+            return set(self._busy)
+
+    @contextlib.contextmanager
+    def _working_on(self, key: AllocationKey) -> Iterator[None]:
+        with self._busy_lock:
+            self._busy[key] += 1
+        try:
+            yield
+        finally:
+            with self._busy_lock:
+                self._busy[key] -= 1
+                if not self._busy[key]:
+                    del self._busy[key]
+
     def add(self, args: PodArgs, budget: float) -> dict[str, object]:
+        with self._working_on(key_of(args)):
+            return self._add(args, budget)
+
+    def _add(self, args: PodArgs, budget: float) -> dict[str, object]:
         key = key_of(args)
         allocation = self._assign(
             key, PodRef(args.pod_namespace, args.pod_name, args.pod_uid), budget
@@ -176,6 +203,10 @@ class IpamService:
             ) from error
 
     def delete(self, args: PodArgs) -> dict[str, object]:
+        with self._working_on(key_of(args)):
+            return self._delete(args)
+
+    def _delete(self, args: PodArgs) -> dict[str, object]:
         key = key_of(args)
         released = self.store.release(key)
         freed = [released] if released else []

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cni.errors import TRY_AGAIN_LATER, CniError
+from cni.wire import RepairArgs
 from sandbox.daemonhttp import HttpFailed, get
 from tests.daemon.harness import Daemon, wait_until
 
@@ -130,3 +131,46 @@ def _version(daemon: Daemon) -> str:
         if family.name == "vpcipam_build_info":
             return str(family.samples[0].labels["version"])
     raise AssertionError("no vpcipam_build_info")
+
+
+def test_the_doctor_finds_what_ec2_and_the_checkpoint_disagree_on_and_repairs_the_safe(
+    make_daemon: Callable[..., Daemon],
+):
+    daemon = make_daemon(VPC_IPAM_RECONCILE_INTERVAL="3600", WARM_IP_TARGET="2")
+    daemon.start()
+    wait_until("a warm pool", lambda: daemon.introspect("/v1/pool")["addresses"]["total"] >= 2)
+    held = daemon.add("c1")
+    ec2 = daemon.node.emulator.client()
+    primary = daemon.node.interfaces()[0]["NetworkInterfaceId"]
+    ec2.unassign_private_ip_addresses(NetworkInterfaceId=primary, PrivateIpAddresses=[held])
+    # a named address: EC2 would hand the lowest free one, the one just taken, straight back
+    ec2.assign_private_ip_addresses(NetworkInterfaceId=primary, PrivateIpAddresses=["10.0.1.200"])
+
+    def found() -> set[str]:
+        return {f["kind"] for f in daemon.introspect("/v1/doctor")["findings"]}
+
+    # an allocation is judged once it is a few seconds old (an ADD may still be wiring it)
+    try:
+        wait_until("the doctor's findings", lambda: len(found()) == 2, timeout=20)
+    except AssertionError:
+        raise AssertionError(
+            (
+                daemon.introspect("/v1/doctor"),
+                held,
+                daemon.introspect("/v1/pool")["interfaces"],
+                daemon.node.interfaces()[0]["PrivateIpAddresses"],
+            )
+        ) from None
+    report = daemon.introspect("/v1/doctor")
+    kinds = {f["kind"]: f for f in report["findings"]}
+    assert kinds["address-not-in-cloud"]["address"] == held
+    assert kinds["address-not-in-cloud"]["safe"] is False
+    assert kinds["block-not-in-pool"]["safe"] is True
+    assert report["dataplane"] == "none" and report["cloud_checked_at"]
+
+    answer = daemon.call("repair", RepairArgs(findings=tuple(f["id"] for f in report["findings"])))
+    assert [r["kind"] for r in answer["repaired"]] == ["block-not-in-pool"]
+    assert [s["kind"] for s in answer["skipped"]] == ["address-not-in-cloud"]
+    left = daemon.introspect("/v1/doctor")["findings"]
+    assert answer["findings_left"] == len(left)
+    assert "block-not-in-pool" not in {f["kind"] for f in left}

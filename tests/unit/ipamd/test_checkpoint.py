@@ -276,3 +276,22 @@ def test_a_datastore_survives_a_restart_through_the_file(path: Path, clock: Fake
     loaded = Datastore.from_state(state, cooldown=COOLDOWN, serving_prefixlen=28, clock=clock)
     assert loaded.allocations() == store.allocations()
     assert loaded.is_cooling(store.allocations()[0].address + 1)
+
+
+def test_peek_reads_what_load_reads_without_touching_anything(path: Path):
+    checkpoint = FileCheckpoint(path)
+    assert checkpoint.peek() is None
+    checkpoint.save({"a": 1})
+    assert checkpoint.peek() == checkpoint.load() == {"a": 1}
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"version": 99, "state": {}}', b"[]"])
+def test_peek_of_an_unreadable_checkpoint_raises_and_leaves_it_in_place(
+    path: Path, content: bytes
+):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    with pytest.raises(ValueError):
+        FileCheckpoint(path).peek()
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
