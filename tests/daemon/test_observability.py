@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -168,7 +169,8 @@ def test_the_doctor_finds_what_ec2_and_the_checkpoint_disagree_on_and_repairs_th
     assert kinds["block-not-in-pool"]["safe"] is True
     assert report["dataplane"] == "none" and report["cloud_checked_at"]
 
-    answer = daemon.call("repair", RepairArgs(findings=tuple(f["id"] for f in report["findings"])))
+    ids = tuple(f["id"] for f in report["findings"])
+    answer: dict[str, Any] = daemon.call("repair", RepairArgs(findings=ids))
     assert [r["kind"] for r in answer["repaired"]] == ["block-not-in-pool"]
     assert [s["kind"] for s in answer["skipped"]] == ["address-not-in-cloud"]
     left = daemon.introspect("/v1/doctor")["findings"]
