@@ -122,7 +122,11 @@ def run(
 
     def reconcile_node() -> None:
         learn = interfaces.learn if interfaces else None
-        reconcile(store, provider, policy, learn=learn, fixed=observe.reconcile_fixed)
+        fixes: dict[str, int] = {}
+        reconcile(store, provider, policy, learn=learn, fixed=fixes.update)
+        observe.reconcile_fixed(fixes)
+        if any(fixes.values()):
+            persist()  # what EC2 corrected survives a crash
         if egress is not None:
             _follow_vpc(egress, provider)
 

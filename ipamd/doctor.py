@@ -220,7 +220,10 @@ def _host(
             if lacks:
                 detail = f"{who} is wired on {names[0]} but lacks {lacks}"
                 found.append(_about(MISSING_RULE, allocation, detail, f"add {lacks}"))
-    return found + _leftovers(host, routed, rules_of, inputs.allocations, settling | duplicates)
+    # each secondary interface's own address has a rule 1536 of the node (its table): not a pod's
+    own = {i.primary_ip for i in inputs.interfaces}
+    untouchable = settling | duplicates | own
+    return found + _leftovers(host, routed, rules_of, inputs.allocations, untouchable)
 
 
 def _misrouted(

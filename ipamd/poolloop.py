@@ -104,6 +104,7 @@ class PoolLoop:
         interfaces: KernelInterfaces | None = None,
         hooks: PoolHooks = PoolHooks(),
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -126,7 +127,10 @@ class PoolLoop:
         self._last_reconcile = -float("inf")
         self.blocked: str | None = None
         """Why the pool cannot grow right now (max pods, subnet full, throttled, ...)."""
-        self.decisions = DecisionLog()
+        self.decisions = DecisionLog(wall_clock=wall_clock)
+        self.reconciled_at: float | None = None
+        """Wall-clock time the last reconciliation with the cloud ended (None: not yet)."""
+        self._wall = wall_clock
         self._jobs: list[tuple[Callable[[], object], Future[object]]] = []
         self._jobs_lock = threading.Lock()
         self._failed = False
@@ -227,6 +231,7 @@ class PoolLoop:
             self._last_reconcile = now
             if self._reconcile is not None:
                 self._reconcile()
+                self.reconciled_at = self._wall()
         pending = self.hooks.pending_pods() if self.hooks.pending_pods else 0
         snapshot = self.store.snapshot(self.limits, self.targets, pending_pods=pending)
         decision = warmpool.decide(snapshot)

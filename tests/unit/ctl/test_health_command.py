@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from cni.errors import PLUGIN_NOT_AVAILABLE, CniError
-from cni.framing import read_message
-from cni.messages import HealthArgs, Request
-from cni.wire import decode_request, encode_reply
+from cni.messages import HealthArgs
 from config.table import BY_NAME
 from ipamd import ctl
-
-Answer = Callable[[Request], Mapping[str, object] | CniError | None]
-"""What the fake daemon sends for a request; None sends nothing and closes."""
 
 HEALTHY: dict[str, object] = {
     "ok": True,
@@ -32,65 +23,6 @@ HEALTHY: dict[str, object] = {
     "blocked": "",
     "pool": [],
 }
-
-
-class FakeDaemon:
-    """One thread accepting connections on a unix socket; one request, one reply each."""
-
-    def __init__(self, path: Path, answer: Answer) -> None:
-        self.path = path
-        self.answer = answer
-        self.requests: list[Request] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(path))
-        self._sock.listen(8)
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                request = decode_request(read_message(conn, deadline=time.monotonic() + 5))
-                self.requests.append(request)
-                outcome = self.answer(request)
-                if outcome is not None:
-                    conn.sendall(encode_reply(outcome))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
-
-
-@pytest.fixture
-def sock_path() -> Iterator[Path]:
-    # unix socket paths must stay under 108 bytes, which pytest's tmp_path often is not
-    directory = Path(tempfile.mkdtemp(prefix="vc-", dir="/tmp"))
-    try:
-        yield directory / "ipamd.sock"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def serve(sock_path: Path) -> Iterator[Callable[[Answer], FakeDaemon]]:
-    daemons: list[FakeDaemon] = []
-
-    def start(answer: Answer) -> FakeDaemon:
-        daemons.append(FakeDaemon(sock_path, answer))
-        return daemons[-1]
-
-    yield start
-    for daemon in daemons:
-        daemon.close()
 
 
 def health(sock_path: Path, *extra: str) -> int:

@@ -286,9 +286,7 @@ def test_peek_reads_what_load_reads_without_touching_anything(path: Path):
 
 
 @pytest.mark.parametrize("content", [b"{not json", b'{"version": 99, "state": {}}', b"[]"])
-def test_peek_of_an_unreadable_checkpoint_raises_and_leaves_it_in_place(
-    path: Path, content: bytes
-):
+def test_peek_of_an_unreadable_checkpoint_raises_and_leaves_it_in_place(path: Path, content: bytes):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     with pytest.raises(ValueError):

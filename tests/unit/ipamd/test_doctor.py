@@ -256,6 +256,11 @@ def test_a_rule_for_an_address_nobody_holds_or_routes_is_deleted(node: Node):
     assert node.diagnose().findings == ()
 
 
+def test_the_rule_of_a_secondary_interfaces_own_address_is_the_nodes_not_a_leftover(node: Node):
+    node.rules.append(HostRule(ip("10.0.0.11"), 1536, 2))  # eni-2's own address, its table
+    assert node.diagnose().findings == ()
+
+
 def test_missing_rules_of_wired_pods_are_found_and_added(node: Node):
     node.rules.remove(HostRule(ip("10.0.1.1"), 512, 254))
     node.rules.remove(HostRule(ip("10.0.2.0"), 1536, 2, VPC))

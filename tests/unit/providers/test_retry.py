@@ -21,7 +21,7 @@ from providers.errors import (
     Throttled,
 )
 from providers.ratelimit import ALLOCATE, MUTATING, RateLimiter, RateLimitTimeout
-from providers.retry import CallPolicy
+from providers.retry import CallOutcome, CallPolicy
 from sandbox.clock import FakeClock
 
 RATES = load_settings({}).rate_limits
@@ -230,7 +230,7 @@ def test_policy_reads_attempts_and_deadline_from_settings():
 
 def test_the_observer_hears_each_call_once_with_its_time_tries_and_throttles():
     clock = FakeClock()
-    heard = []
+    heard: list[CallOutcome] = []
     policy = make(clock)
     policy.observe = heard.append
     slow = Throttled("slow down", code="RequestLimitExceeded")
