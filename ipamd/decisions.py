@@ -1,11 +1,12 @@
 """The pool loop's recent decisions, kept for operators: what it did and why, or why not.
 
 Every tick ends in one record: its outcome, the actions carried out and the reasons
-(warmpool's sentences, then why growth is blocked). A pool at rest repeats the same record
-every few seconds, so a record equal to the previous one (same outcome, actions and
-reasons) folds into it: ``repeats`` counts the ticks and ``last_at`` moves on. The last 50
-distinct records are kept, which on a quiet node reaches back hours, and on a busy one
-still shows the last minutes of growth and shrinking in full.
+(warmpool's sentences, then why growth is blocked). A pool at rest says "on target" every
+few seconds with counts that move as pods come and go, so a tick that did nothing and ended
+as the previous record did folds into it: ``repeats`` counts the ticks, ``last_at`` moves
+on and the reasons become the latest ones. Ticks that did something never fold. The last 50
+records are kept, which on a quiet node reaches back hours, and on a busy one still shows
+the last minutes of growth and shrinking in full.
 """
 
 from __future__ import annotations
@@ -70,12 +71,9 @@ class PoolEvent:
     actions: tuple[PoolAction, ...]
     reasons: tuple[str, ...]
 
-    def same_as(self, other: PoolEvent) -> bool:
-        return (self.outcome, self.actions, self.reasons) == (
-            other.outcome,
-            other.actions,
-            other.reasons,
-        )
+    def folds(self, later: PoolEvent) -> bool:
+        """``later`` only repeats this one: neither did anything, both ended the same way."""
+        return not self.actions and not later.actions and self.outcome is later.outcome
 
 
 class DecisionLog:
@@ -93,8 +91,8 @@ class DecisionLog:
         event = PoolEvent(now, now, 1, outcome, actions, reasons)
         with self._lock:
             last = self._events[-1] if self._events else None
-            if last is not None and not actions and last.same_as(event):
-                event = replace(last, last_at=now, repeats=last.repeats + 1)
+            if last is not None and last.folds(event):
+                event = replace(last, last_at=now, repeats=last.repeats + 1, reasons=reasons)
                 self._events[-1] = event
             else:
                 self._events.append(event)

@@ -13,23 +13,25 @@ what its daemon says of its Node, and the checks include ``sandbox.kubechecks``.
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from sandbox import kubechecks
-from sandbox.checks import matrix, secondary_eni_of
-from sandbox.cluster import Sandbox
+from sandbox.checks import Check, matrix, secondary_eni_of
+from sandbox.cluster import Sandbox, SandboxNode
 from sandbox.control import ControlServer
 from sandbox.kubelet import CniFailed, Pod
 from sandbox.kubenodes import health_line
 from sandbox.options import SandboxOptions
-from sandbox.tables import checks_table, pool_table
+from sandbox.tables import checks_table
 
 SETTLE_TIMEOUT = 60.0
 CONTROL_SOCKET = "control.sock"
@@ -66,17 +68,19 @@ def run(
         pods = start_pods(sandbox, pods_per_node, lambda text: say(f"    {text}"))
         step("waiting for the pools to settle")
         settle(sandbox)
-        for node in sandbox.nodes:
-            health = node.daemon.health()
-            step(f"pool of {node.name} ({node.instance_id}, {sandbox.primary_ip(node.name)})")
-            say(pool_table(health))
-            kube_line = health_line(health)
-            if kube_line is not None:
-                say(kube_line)
         step("connectivity checks")
         checks = matrix(sandbox, pods) + kubechecks.all_checks(sandbox, pods)
         say(checks_table(checks))
         failed = [c for c in checks if not c.ok]
+        for node in sandbox.nodes:
+            step(f"vpc-ipamctl status on {node.name} ({sandbox.primary_ip(node.name)})")
+            shown = ctl_status(node)
+            say(shown.stdout.rstrip() or shown.stderr.rstrip())
+            if shown.returncode != 0:
+                failed.append(Check(f"vpc-ipamctl status on {node.name}", False, shown.stderr))
+            kube_line = health_line(node.daemon.health())
+            if kube_line is not None:
+                say(kube_line)
         verdict = "all checks passed" if not failed else f"{len(failed)} checks FAILED"
         step(f"{verdict} ({time.monotonic() - started:.1f}s)")
         if keep:
@@ -100,6 +104,24 @@ def run(
             step(f"teardown left {', '.join(left)}: run `vpc-ipam-sandbox down`")
         else:
             step("done: no namespace, link or process of the sandbox is left")
+
+
+CTL_COLUMNS = "100"
+
+
+def ctl_status(node: SandboxNode) -> subprocess.CompletedProcess[str]:
+    """``vpc-ipamctl status`` as an operator on the node runs it (here: pointed at the node's
+    introspection socket, which the sandbox puts beside the daemon's other files)."""
+    installed = Path(sys.executable).with_name("vpc-ipamctl")
+    command = [str(installed)] if installed.exists() else [sys.executable, "-m", "ipamd.ctl"]
+    return subprocess.run(
+        [*command, "status", "--introspection", node.daemon.introspection],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"COLUMNS": CTL_COLUMNS, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
 
 
 def start_pods(sandbox: Sandbox, per_node: int, say: Callable[[str], None]) -> dict[str, list[Pod]]:

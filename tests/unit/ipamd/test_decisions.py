@@ -33,6 +33,14 @@ def test_equal_ticks_in_a_row_fold_into_one_entry_that_counts_them():
     ]
 
 
+def test_quiet_ticks_with_moving_counts_fold_and_keep_the_latest_reasons():
+    log = DecisionLog(wall_clock=FakeClock(0.0))
+    log.record(Outcome.ON_TARGET, (), ("5 available; on target",))
+    folded = log.record(Outcome.ON_TARGET, (), ("4 available; on target",))
+    assert (folded.repeats, folded.reasons) == (2, ("4 available; on target",))
+    assert len(log.events()) == 1
+
+
 def test_ticks_that_did_something_never_fold_and_old_entries_fall_off():
     log = DecisionLog(keep=3, wall_clock=FakeClock(0.0))
     grow = (PoolAction(ActionKind.GROW, "eni-1", 1),)
