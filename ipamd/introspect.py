@@ -80,19 +80,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, error, body)
             return
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        try:
-            answer: Mapping[str, Any] = route(query)
-            status = HTTPStatus.OK
+        try:  # encoding too: an answer that is not JSON is a failed answer (500), not silence
+            data, status = _json(route(query)), HTTPStatus.OK
         except BadQuery as bad:
-            answer, status = {"error": str(bad), **bad.extra}, HTTPStatus.BAD_REQUEST
+            data, status = _json({"error": str(bad), **bad.extra}), HTTPStatus.BAD_REQUEST
         except Exception as error:  # one failed answer must never stop the daemon
             log.exception("introspection %s failed", url.path)
-            answer = {"error": f"{type(error).__name__}: {error}"}
+            data = _json({"error": f"{type(error).__name__}: {error}"})
             status = HTTPStatus.INTERNAL_SERVER_ERROR
-        self._send(status, answer, body)
+        self._send_data(status, data, body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The base class's own answers (a malformed request, a method without ``do_``) as
+        JSON too; its only 501 is for an unknown method, which is read-only's 405."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            self._refuse()
+            return
+        status = HTTPStatus(code)
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        self._send(status, {"error": message or status.phrase}, self.command != "HEAD")
 
     def _send(self, status: HTTPStatus, answer: Mapping[str, Any], body: bool) -> None:
-        data = (json.dumps(answer, indent=1, sort_keys=False) + "\n").encode()
+        self._send_data(status, _json(answer), body)
+
+    def _send_data(self, status: HTTPStatus, data: bytes, body: bool) -> None:
         self.send_response(status)
         if status == HTTPStatus.METHOD_NOT_ALLOWED:
             self.send_header("Allow", "GET, HEAD")
@@ -111,8 +123,17 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("introspection %s: " + format, self.address_string(), *args)
 
 
+def _json(answer: Mapping[str, Any]) -> bytes:
+    return (json.dumps(answer, indent=1, sort_keys=False) + "\n").encode()
+
+
+BACKLOG = 64
+"""Connections waiting to be accepted (socketserver's 5 refuses a burst on a unix socket)."""
+
+
 class _UnixHTTPServer(ThreadingMixIn, UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
 
 class IntrospectionServer:
@@ -128,7 +149,11 @@ class IntrospectionServer:
         else:
             host = address.host or "0.0.0.0"  # the setting asked for every address
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family})
+            server_class = type(
+                "Server",
+                (ThreadingHTTPServer,),
+                {"address_family": family, "request_queue_size": BACKLOG},
+            )
             tcp = server_class((host, address.port), handler)
             self._server = tcp
             self.address = str(BindAddress(host=address.host, port=tcp.server_port))

@@ -131,7 +131,13 @@ class RequestLog:
             return list(self._latest.values())
 
     def matching(self, wanted: Callable[[RequestRecord], bool]) -> list[RequestRecord]:
-        """Kept requests ``wanted`` accepts, oldest first, each once."""
+        """Kept requests ``wanted`` accepts, oldest first, each once.
+
+        In arrival order, not by ``at`` (the wall clock may step back or repeat): a latest
+        record no longer in the ring arrived before everything in it, and the latest records
+        are kept in the order they arrived."""
         with self._lock:
-            pool = {id(r): r for r in (*self._latest.values(), *self._recent)}
-        return sorted((r for r in pool.values() if wanted(r)), key=lambda r: r.at)
+            recent = list(self._recent)
+            in_ring = {id(r) for r in recent}
+            older = [r for r in self._latest.values() if id(r) not in in_ring]
+        return [r for r in (*older, *recent) if wanted(r)]

@@ -133,7 +133,10 @@ class DaemonView:
     requests: RequestLog
     kubernetes: Callable[[], dict[str, Any]] | None = None
     kubernetes_node: str = ""
-    endpoints: dict[str, str | None] = field(default_factory=dict)
+    endpoints: dict[str, str | None] = field(
+        default_factory=lambda: {"metrics": None, "introspection": None}
+    )
+    """Filled in once they listen; both keys are there before, as the contract says."""
     started_at: float = field(default_factory=time.time)
     wall_clock: Callable[[], float] = time.time
 
@@ -161,6 +164,7 @@ class DaemonView:
                 "WARM_PREFIX_TARGET": targets.warm_block_target,
             },
             "blocked": self.pool.blocked,
+            "reconciled_at": stamp(self.pool.reconciled_at),
             "interfaces": [interface_json(i, now) for i in self.store.interfaces()],
         }
 

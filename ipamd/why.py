@@ -96,7 +96,11 @@ def _find(query: str, context: WhyContext) -> _Match:
         address = None
     if address is not None:
         held = tuple(a for a in allocations if a.address == address)
-        records = context.requests.matching(lambda r: r.address == query)
+        # only an ADD's record names the address; the DEL that released it names the attachment
+        given = {r.attachment for r in context.requests.matching(lambda r: r.address == query)}
+        records = context.requests.matching(
+            lambda r: r.address == query or (bool(r.container_id) and r.attachment in given)
+        )
         return _Match(held, tuple(records))
     if "/" in query:
         namespace, _, name = query.partition("/")
@@ -209,8 +213,9 @@ def _not_held(query: str, match: _Match, context: WhyContext) -> dict[str, Any]:
                 "is the pod scheduled on this node? `kubectl get pod -o wide` says where",
             ],
         }
-    if latest.op == "add" and latest.code != 0:
-        return _refused(who, match, latest, context)
+    last_add = next((r for r in reversed(match.records) if r.op == "add"), None)
+    if last_add is not None and last_add.code != 0:  # a DEL after a failed ADD is the cleanup
+        return _refused(who, match, last_add, context)
     when = stamp(latest.at)
     if latest.op in ("del", "gc"):
         return {
@@ -218,9 +223,11 @@ def _not_held(query: str, match: _Match, context: WhyContext) -> dict[str, Any]:
             "summary": f"{who} held an address until a {latest.op.upper()} at {when}",
             "details": [f"{latest.op.upper()} at {when} answered {_answer(latest)}"],
         }
+    got = last_add or latest
     return {
         "verdict": "released",
-        "summary": f"{who} got {latest.address} at {when}; it has been released since",
+        "summary": f"{who} got {got.address or 'an address'} at {stamp(got.at)}; "
+        "it has been released since",
         "details": [
             f"{latest.op.upper()} at {when} answered {_answer(latest)}",
             "released without a DEL: by CNI GC, the leak sweep (pod gone from the API) or "
