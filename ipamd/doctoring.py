@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from ipamd.checkpoint import FileCheckpoint
@@ -32,6 +31,7 @@ from ipamd.hostview import MAIN_TABLE
 from ipamd.model import Allocation, AllocationKey
 from ipamd.poolloop import PoolLoop
 from ipamd.service import IpamService
+from ipamd.views import stamp
 from ipamd.why import Wiring
 from providers.base import Provider
 from providers.errors import ProviderError
@@ -43,14 +43,9 @@ CLOUD_MAX_AGE = 10.0
 GRACE = 5.0
 """Seconds an allocation or a release is left alone after it happened, besides the ADDs and
 DELs in flight (an ADD wires its pod within a second or so of taking the address)."""
-LOOP_TIMEOUT = 60.0
+LOOP_TIMEOUT = 75.0
 """Seconds a doctor request waits for the pool loop (a tick may be in a slow cloud call)."""
 TO_POD, FROM_POD = 512, 1536
-
-
-def _stamp(wall: float) -> str:
-    moment = datetime.fromtimestamp(wall, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class NodeDoctor:
@@ -200,8 +195,8 @@ class NodeDoctor:
     def _json(self, report: DoctorReport) -> dict[str, Any]:
         cloud_at = self._cloud[1] if self._cloud is not None else None
         return {
-            "checked_at": _stamp(self._wall()),
-            "cloud_checked_at": _stamp(cloud_at) if cloud_at is not None else None,
+            "checked_at": stamp(self._wall()),
+            "cloud_checked_at": stamp(cloud_at) if cloud_at is not None else None,
             **report.to_json(),
         }
 

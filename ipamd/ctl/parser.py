@@ -20,6 +20,9 @@ DEFAULT_INTROSPECTION = "127.0.0.1:61679"
 DEFAULT_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 3.0
 """Seconds ``health`` waits by default: under the probes' timeoutSeconds (5)."""
+DOCTOR_TIMEOUT = 90.0
+"""Seconds ``doctor`` waits by default: the daemon runs it between two pool-loop ticks, and a
+tick may be in a cloud call that retries for up to VPC_IPAM_CLOUD_RETRY_DEADLINE (30 s)."""
 
 DESCRIPTION = """\
 vpc-ipamctl: the operator's command line for vpc-ipamd on this node.
@@ -147,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--yes", action="store_true", help="repair without asking")
     _introspection(doctor)
     _socket(doctor)
-    _timeout(doctor)
+    _timeout(doctor, DOCTOR_TIMEOUT)
     _json(doctor, 'print {"doctor": ..., "repair": ...}, the daemon\'s JSON')
 
     mp = commands.add_parser(
