@@ -264,6 +264,7 @@ def _extras(kube: KubernetesLayer | None, doctor: NodeDoctor) -> Extras:
     return Extras(
         kubernetes_health=kube.health,
         pending=kube.is_pending,
+        pending_named=kube.pending_namespaces,
         wiring=kernel,
         doctor=doctor.report,
     )

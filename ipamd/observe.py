@@ -35,6 +35,7 @@ class Extras:
 
     kubernetes_health: Callable[[], dict[str, Any]] | None = None
     pending: Callable[[str, str], bool] | None = None
+    pending_named: Callable[[str], list[str]] | None = None
     wiring: Callable[[Allocation], Wiring] | None = None
     doctor: Callable[[], dict[str, Any]] | None = None
 
@@ -130,6 +131,7 @@ class Observability:
             available=lambda: view.store.counts().available,
             wiring=extras.wiring,
             pending=extras.pending,
+            pending_named=extras.pending_named,
             max_pods=lambda: view.pool.limits.max_pods,
         )
         routes: dict[str, Route] = {

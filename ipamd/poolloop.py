@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Protocol, TypeVar
@@ -26,6 +25,7 @@ from typing import Protocol, TypeVar
 import warmpool
 from ipamd.datastore import Datastore, InUse
 from ipamd.decisions import ActionKind, DecisionLog, Outcome, PoolAction, PoolEvent
+from ipamd.loopjobs import JobQueue
 from providers.base import Provider
 from providers.errors import (
     CapacityExhausted,
@@ -131,8 +131,7 @@ class PoolLoop:
         self.reconciled_at: float | None = None
         """Wall-clock time the last reconciliation with the cloud ended (None: not yet)."""
         self._wall = wall_clock
-        self._jobs: list[tuple[Callable[[], object], Future[object]]] = []
-        self._jobs_lock = threading.Lock()
+        self._jobs = JobQueue()
         self._failed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -145,32 +144,15 @@ class PoolLoop:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._run_jobs()  # nobody waits forever on a job queued as the loop stopped
+        self._jobs.run()  # nobody waits forever on a job queued as the loop stopped
 
     def run_in_loop(self, job: Callable[[], T], timeout: float) -> T:
         """Run ``job`` on the loop's thread, between ticks, and return what it returns (or
         raise what it raised). The loop is the only thread that changes what the node holds
         in the cloud, so a job there sees the datastore and the cloud agree: no block is
         half added or half given back. TimeoutError if the loop does not get to it in time."""
-        future: Future[object] = Future()
-        with self._jobs_lock:
-            self._jobs.append((job, future))
-        self.wake()
-        if self._stop.is_set() or self._thread is None:
-            self._run_jobs()
-        result = future.result(timeout)
-        return result  # type: ignore[return-value]
-
-    def _run_jobs(self) -> None:
-        with self._jobs_lock:
-            jobs, self._jobs = self._jobs, []
-        for job, future in jobs:
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(job())
-            except BaseException as error:  # handed to the caller, which re-raises it
-                future.set_exception(error)
+        running = not self._stop.is_set() and self._thread is not None
+        return self._jobs.submit(job, timeout, wake=self.wake, running=running)
 
     def set_max_pods(self, max_pods: int) -> None:
         """The kubelet's max pods changed (or became known): the pool follows at once."""
@@ -217,7 +199,7 @@ class PoolLoop:
                 self.tick()
             except Exception:  # one bad tick must not end the loop
                 log.exception("pool loop tick failed")
-            self._run_jobs()
+            self._jobs.run()
             interval = self.timing.pool_interval
             if self.interfaces is not None and self.interfaces.pending:
                 interval = min(interval, PENDING_RETRY)

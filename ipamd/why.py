@@ -56,6 +56,8 @@ class WhyContext:
     wiring: Callable[[Allocation], Wiring] | None = None
     """None with the ``none`` dataplane: another plugin wires pods."""
     pending: Callable[[str, str], bool] | None = None
+    pending_named: Callable[[str], list[str]] | None = None
+    """name -> the namespaces where the API shows a pod of that name Pending on this node."""
     """(namespace, name) -> the API shows it Pending on this node; None without the layer."""
     max_pods: Callable[[], int] = field(default=lambda: 0)
 
@@ -121,6 +123,8 @@ def _by_pod_name(
     held = [a for a in allocations if a.pod.name == query]
     records = context.requests.matching(lambda r: r.pod.name == query)
     namespaces = sorted({a.pod.namespace for a in held} | {r.pod.namespace for r in records})
+    if not namespaces and context.pending_named is not None:
+        namespaces = sorted(context.pending_named(query))  # asked before its runtime asked us
     if not namespaces:
         return None
     if len(namespaces) > 1:

@@ -175,6 +175,11 @@ class KubernetesLayer:
         pod = self._pod_infos().get((namespace, name))
         return pod is not None and waiting_for_address([pod], set()) == 1
 
+    def pending_namespaces(self, name: str) -> list[str]:
+        """Namespaces where a pod called ``name`` is Pending on this node with no IP."""
+        pods = self._pod_infos().values()
+        return [p.namespace for p in pods if p.name == name and waiting_for_address([p], set())]
+
     def placement(self) -> InterfacePlacement | None:
         """The ENIConfig's subnet and groups under custom networking, else None (the node's
         own subnet); raises PlacementUnknown when custom networking has no ENIConfig."""

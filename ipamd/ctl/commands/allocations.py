@@ -17,23 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ipamd.ctl import introspection, render
+from ipamd.ctl import render
+from ipamd.ctl.endpoint import show_endpoint
 from ipamd.ctl.render import age, cell, items, pod_name
 
 CONTAINER_CHARS = 12
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        document = introspection.get(args.introspection, "/v1/allocations", timeout=args.timeout)
-    except introspection.IntrospectionError as error:
-        render.fail("allocations", str(error))
-        return 1
-    if args.json:
-        render.print_json(document)
-        return 0
-    show(render.console(), document)
-    return 0
+    return show_endpoint(args, "allocations", "/v1/allocations", show)
 
 
 def show(out: Console, document: Mapping[str, Any]) -> None:

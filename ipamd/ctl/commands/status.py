@@ -17,21 +17,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ipamd.ctl import introspection, render
+from ipamd.ctl import render
+from ipamd.ctl.endpoint import show_endpoint
 from ipamd.ctl.render import cell, clock, duration, items, mapping, plain
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        document = introspection.get(args.introspection, "/v1/status", timeout=args.timeout)
-    except introspection.IntrospectionError as error:
-        render.fail("status", str(error))
-        return 1
-    if args.json:
-        render.print_json(document)
-        return 0
-    show(render.console(), document)
-    return 0
+    return show_endpoint(args, "status", "/v1/status", show)
 
 
 def show(out: Console, status: Mapping[str, Any]) -> None:

@@ -4,6 +4,7 @@ wiring, the pool's state and the Kubernetes API's view are what ``WhyContext`` i
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -379,6 +380,24 @@ def test_a_pod_the_api_shows_pending_with_no_add_seen_is_pending():
         "default/web-9 is Pending on this node; its runtime has not asked yet"
     )
     assert set(seen) == {("default", "web-9")}
+
+
+def test_a_bare_name_the_api_shows_pending_is_pending_in_its_namespace(node: Node):
+    pods = {("shop", "web-9"), ("default", "api-1"), ("batch", "api-1")}
+
+    def pending(namespace: str, name: str) -> bool:
+        return (namespace, name) in pods
+
+    context = dataclasses.replace(
+        node.context(pending=pending),
+        pending_named=lambda name: [ns for ns, n in pods if n == name],
+    )
+    answer = explain("web-9", context)
+    assert answer["verdict"] == "pending"
+    assert answer["summary"].startswith("shop/web-9 is Pending")
+    with pytest.raises(BadQuery) as ambiguous:
+        explain("api-1", context)
+    assert ambiguous.value.extra["candidates"] == ["batch/api-1", "default/api-1"]
 
 
 def test_a_pod_the_api_does_not_show_pending_is_unknown(node: Node):

@@ -289,6 +289,21 @@ def test_pending_pods_are_the_ones_waiting_for_an_address_and_holding_none(
     wait_until("three more pending", lambda: layer.pending_pods() == 3)
 
 
+def test_why_can_ask_which_pod_is_pending_by_name_or_namespace_and_name(
+    kube: KubeEmulator, make_layer: Make
+):
+    kube.add_node(NODE)
+    kube.add_pod("shop", "web", NODE, phase="Pending")
+    kube.add_pod("default", "web", NODE, phase="Running", ip="10.0.1.3")
+    kube.add_pod("batch", "web", "node-b", phase="Pending")
+    layer = started(make_layer())
+    wait_until("two pods", lambda: len(layer.pods.objects()) == 2)
+    assert layer.pending_namespaces("web") == ["shop"]
+    assert layer.is_pending("shop", "web")
+    assert not layer.is_pending("default", "web")
+    assert not layer.is_pending("batch", "web")  # another node's
+
+
 def test_no_pods_are_pending_while_the_pod_list_is_out_of_sync(
     kube: KubeEmulator, make_layer: Make
 ):
