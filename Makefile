@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo deps clean
+.PHONY: test lint typecheck unit demo deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ PROVIDER ?= aws
 KUBE ?=
 demo: deps
 	$(BIN)/vpc-ipam-sandbox demo --provider $(PROVIDER)$(if $(filter 1 true yes,$(KUBE)), --kube)
+
+# Benchmarks (bench/): ratios against references measured in the same run; the Go reference
+# plugins come from Debian's containernetworking-plugins. Prints every ratio; under 15 minutes.
+bench: deps
+	bash scripts/debian-deps.sh containernetworking-plugins
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

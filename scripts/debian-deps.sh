@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite needs, and only those that are missing,
-# so a warm machine does not pay for apt-get at every `make test`.
+# Installs the Debian packages the test suite needs (or those named as arguments, e.g.
+# containernetworking-plugins for `make bench`), and only those that are missing, so a warm
+# machine does not pay for apt-get at every `make test`.
 set -euo pipefail
 
-packages=(iproute2 nftables)
+if [ "$#" -gt 0 ]; then
+  packages=("$@")
+else
+  packages=(iproute2 nftables)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
