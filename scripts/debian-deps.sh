@@ -7,7 +7,7 @@ set -euo pipefail
 if [ "$#" -gt 0 ]; then
   packages=("$@")
 else
-  packages=(iproute2 nftables)
+  packages=(iproute2 nftables containernetworking-plugins)  # the last: bench smoke tests
 fi
 
 missing=()
