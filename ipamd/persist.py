@@ -62,7 +62,13 @@ def kubernetes_record(state: dict[str, Any] | None, node: NodeInfo) -> dict[str,
 
 class Persister:
     """Call it after every change; it writes node + datastore state atomically (and the
-    Kubernetes layer's facts, when there is one)."""
+    Kubernetes layer's facts, when there is one).
+
+    Group commit: a write (file, fsync, rename, fsync dir) takes milliseconds, and a burst of
+    ADDs would queue behind one another for it. A caller whose change was made before a
+    write took its snapshot returns when that write is done; one writer at a time, and each
+    write covers every change made before it began. A failed write raises in its writer;
+    the callers it would have covered try again themselves and get their own answer."""
 
     def __init__(
         self,
@@ -76,13 +82,36 @@ class Persister:
         self._store = store
         self._node = node_record(node)
         self._extras = extras
-        self._lock = threading.Lock()
+        self._done = threading.Condition()
+        self._asked = 0
+        """Calls so far; call n is covered once ``_written`` >= n."""
+        self._written = 0
+        self._writing = False
         self.saves = 0
 
     def __call__(self) -> None:
-        with self._lock:
+        with self._done:
+            self._asked += 1
+            mine = self._asked
+            while self._written < mine:
+                if not self._writing:
+                    self._writing = True
+                    covers = self._asked  # every call so far changed the store before it
+                    break
+                self._done.wait()
+            else:
+                return
+        written = False
+        try:
             state = {"node": self._node, "datastore": self._store.to_state()}
             if self._extras is not None:
                 state.update(self._extras())
             self._checkpoint.save(state)
-            self.saves += 1
+            written = True
+        finally:
+            with self._done:
+                self._writing = False
+                if written:
+                    self._written = max(self._written, covers)
+                    self.saves += 1
+                self._done.notify_all()

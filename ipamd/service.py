@@ -149,10 +149,14 @@ class IpamService:
 
     def _add(self, args: PodArgs, budget: float) -> dict[str, object]:
         key = key_of(args)
+        held = self.store.allocation(key)
         allocation = self._assign(
             key, PodRef(args.pod_namespace, args.pod_name, args.pod_uid), budget
         )
-        self._persist_or_undo(key)
+        if held is None:
+            # a repeated ADD changes nothing to persist; and a failed write must never
+            # take back the address of a pod that has had it all along
+            self._persist_or_undo(key)
         self.pool.wake()  # let the loop top the pool up behind this pod
         try:
             return self.dataplane.wire(allocation, args.netns, args.ifname)

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from cni.errors import PLUGIN_NOT_AVAILABLE, TRY_AGAIN_LATER, UNKNOWN_CONTAINER, CniError
+from cni.errors import (
+    INTERNAL,
+    PLUGIN_NOT_AVAILABLE,
+    TRY_AGAIN_LATER,
+    UNKNOWN_CONTAINER,
+    CniError,
+)
 from cni.netconf import GCAttachment
 from cni.wire import GcArgs, HealthArgs, PodArgs, Request, StatusArgs
 from ipamd.dataplane import NoDataplane
@@ -173,3 +179,23 @@ def test_del_hands_the_released_address_to_the_dataplane(service: IpamService):
     service.handle(request("del", pod(1)))  # a second DEL: nothing held, still unwired
     key = AllocationKey("net", "c1", "eth0")
     assert plane.unwired == [(key, IPv4Address(address)), (key, None)]
+
+
+def test_a_repeated_add_writes_nothing_and_a_failing_disk_cannot_take_its_address(
+    service: IpamService,
+):
+    first = address_of(service.handle(request("add", pod(1))))
+    writes: list[str] = []
+
+    def broken_disk() -> None:
+        writes.append("tried")
+        raise OSError("disk full")
+
+    service.persist = broken_disk
+    assert address_of(service.handle(request("add", pod(1)))) == first
+    assert writes == []
+    assert service.store.allocation(AllocationKey("net", "c1", "eth0")) is not None
+    with pytest.raises(CniError) as refused:  # a new pod is refused: its address is not saved
+        service.handle(request("add", pod(2)))
+    assert refused.value.code == INTERNAL and writes == ["tried"]
+    assert service.store.allocation(AllocationKey("net", "c2", "eth0")) is None
