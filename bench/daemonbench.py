@@ -12,7 +12,6 @@ daemon writes lives under one short /tmp directory, removed on exit; it is stopp
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -50,24 +49,6 @@ FAST = {  # the harness's loop intervals: the pool fills in seconds, not minutes
     "IP_COOLDOWN_PERIOD": "1",
     "VPC_IPAM_ADD_WAIT": "5",
 }
-_UNSET = ("AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
-
-
-@contextmanager
-def fake_aws_environment() -> Iterator[None]:
-    """This process's environment made safe for boto3 (and moto) for the duration."""
-    saved = {name: os.environ.get(name) for name in (*FAKE_AWS, *_UNSET)}
-    os.environ.update(FAKE_AWS)
-    for name in _UNSET:
-        os.environ.pop(name, None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class BenchDaemon(DaemonProcess):
@@ -138,7 +119,8 @@ def emulated_node(
 ) -> Iterator[tuple[BenchDaemon, Ec2Emulator]]:
     """One instance in a fresh VPC of a fresh emulator, and its daemon (not started yet).
     ``settings`` (env names) go on top of IPAM-only and, if ``fast``, the short intervals."""
-    with fake_aws_environment(), Ec2Emulator(region=REGION, clock=SystemClock()) as ec2:
+    # the emulator's own clients carry fake credentials; the daemon gets FAKE_AWS explicitly
+    with Ec2Emulator(region=REGION, clock=SystemClock()) as ec2:
         vpc = ec2.create_vpc("10.0.0.0/16")
         subnet_id = ec2.create_subnet(vpc, subnet, ZONE)
         group = ec2.create_security_group(vpc, "node")
@@ -151,7 +133,7 @@ def emulated_node(
             region=REGION,
             # IPAM-only whatever the caller passes: it must not touch the host's network
             settings={**(FAST if fast else {}), **(settings or {}), "VPC_IPAM_DATAPLANE": "none"},
-            base_env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **FAKE_AWS},
+            base_env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **FAKE_AWS},
         )
         try:
             yield daemon, ec2
