@@ -54,6 +54,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_hours(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 24 * 366:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of hours > 0 (a year at most), got {text!r}"
+        )
+    return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
 def endpoint(text: str) -> Endpoint:
     # imported here: only the commands that read introspection pay for http.client and config
     from ipamd.ctl.introspection import parse_endpoint  # noqa: PLC0415
@@ -97,6 +119,60 @@ def _timeout(parser: argparse.ArgumentParser, default: float = DEFAULT_TIMEOUT) 
 
 def _json(parser: argparse.ArgumentParser, what: str = "print the daemon's JSON") -> None:
     parser.add_argument("--json", action="store_true", help=what)
+
+
+def _simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = commands.add_parser(
+        "simulate",
+        help="replay pod churn on a simulated node: our warm pool vs aws-node's, offline",
+        description="Runs the warm-pool simulator (virtual time, no cloud, no daemon) on a "
+        "CSV trace (time,node,pod,event with event add|del) or a seeded churn generator, "
+        "with the daemon's settings given as --set NAME=VALUE (checked as vpc-ipamd checks "
+        "them). Reports pod waits for an address, idle addresses, and the EC2 calls made. "
+        "Exit 0; 1 when the plot cannot be written; 2 on bad options, settings or trace.",
+    )
+    which = sim.add_mutually_exclusive_group()
+    which.add_argument(
+        "--policy", choices=("ours", "anchor"), default="ours", help="the policy (default ours)"
+    )
+    which.add_argument("--compare", action="store_true", help="run ours and anchor side by side")
+    source = sim.add_mutually_exclusive_group()
+    source.add_argument("--trace", metavar="FILE.csv", help="replay this trace")
+    source.add_argument(
+        "--generator",
+        choices=("steady", "diurnal", "rollout"),
+        default="steady",
+        help="generate the churn (default steady)",
+    )
+    sim.add_argument(
+        "--hours", type=positive_hours, default=24.0, help="generated hours (default 24)"
+    )
+    sim.add_argument(
+        "--rate",
+        type=positive_number,
+        help="pods per hour (steady: default 216; diurnal: its mean, default 180) or rollouts "
+        "per hour (rollout: default 2)",
+    )
+    sim.add_argument("--seed", type=int, default=1, help="seed of the generator and the run")
+    sim.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="a daemon setting, e.g. --set WARM_IP_TARGET=5 (repeatable)",
+    )
+    sim.add_argument(
+        "--instance-type",
+        metavar="TYPE",
+        default="m5.large",
+        help="limits from the simulator's table of common types (default m5.large)",
+    )
+    sim.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw idle addresses over time (needs matplotlib: pip install 'vpc-ipam[plot]')",
+    )
+    _json(sim, "print the results as JSON (with the idle-address series)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--max-eni", metavar="N", type=positive_int, help="MAX_ENI: caps the ENIs")
     _timeout(mp)
     _json(mp, "machine-readable output")
+
+    _simulate(commands)
 
     health = commands.add_parser(
         "health",

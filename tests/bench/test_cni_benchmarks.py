@@ -22,13 +22,17 @@ from bench.common import Options, Result, write
 from bench.refplugins import skip_reason
 from sandbox.portal import NETNS_DIR
 
-POD_NETNS = re.compile(r"vpcsbx-[0-9a-f]+-n1b-[0-9a-f]+")
-"""The pod namespaces the benchmarks make (``bench.refplugins.PodNamespaces``)."""
+POD_NETNS = re.compile(r"(vpcsbx-[0-9a-f]+-n1)b-[0-9a-f]+")
+"""The pod namespaces the benchmarks make (``bench.refplugins.PodNamespaces``), with the
+name of their sandbox's node namespace."""
 
 
 def _pod_namespaces() -> set[str]:
+    """Pod namespaces left by a sandbox that is gone (its node namespace is): another
+    benchmark running at the same time on this machine has its own, still alive."""
     names = {p.name for p in NETNS_DIR.iterdir()} if NETNS_DIR.exists() else set()
-    return {n for n in names if POD_NETNS.fullmatch(n)}
+    found = {n: POD_NETNS.fullmatch(n) for n in names}
+    return {n for n, m in found.items() if m is not None and m.group(1) not in names}
 
 
 def _quick(module: ModuleType, out: Path) -> tuple[Result, dict[str, Any]]:
