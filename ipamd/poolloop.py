@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 import warmpool
 from ipamd.datastore import Datastore, InUse
 from ipamd.decisions import ActionKind, DecisionLog, Outcome, PoolAction, PoolEvent
+from ipamd.logs import Fields, fields
 from ipamd.loopjobs import JobQueue
 from providers.base import Provider
 from providers.errors import (
@@ -46,6 +47,10 @@ T = TypeVar("T")
 
 PENDING_RETRY = 0.5
 """Seconds between ticks while an interface waits for its link to appear in the kernel."""
+
+
+def _fields(action: PoolAction) -> Fields:
+    return fields(action=action.kind.value, interface=action.interface_id, blocks=action.blocks)
 
 
 class KernelInterfaces(Protocol):
@@ -316,7 +321,7 @@ class PoolLoop:
     def _grew(self, action: PoolAction, actions: list[PoolAction]) -> None:
         self.persist()
         actions.append(action)
-        log.info("pool: %s", action)
+        log.info("pool: %s", action, **_fields(action))
         self._signal_growth()
 
     def _signal_growth(self) -> None:
@@ -359,7 +364,7 @@ class PoolLoop:
                 self._failed = True
                 self.reconcile_soon()
         for action in actions[done:]:
-            log.info("pool: %s", action)
+            log.info("pool: %s", action, **_fields(action))
 
     def _record(self, now: float, actions: list[PoolAction], decision: warmpool.Decision) -> None:
         if actions:

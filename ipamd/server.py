@@ -27,6 +27,7 @@ from cni.errors import DECODING_FAILURE, INTERNAL, TRY_AGAIN_LATER, CniError
 from cni.framing import ConnectionClosed, read_message, send_message
 from cni.spool import ensure_private_dir
 from cni.wire import PodArgs, Request, decode_request, encode_reply
+from ipamd.logs import fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -305,7 +306,7 @@ class SocketServer:
         except CniError as error:
             self._reject(conn, error, started)
             return
-        reply, outcome = self._handle(request)
+        reply, outcome, code = self._handle(request)
         delivered = self._send(conn, reply)
         elapsed_ms = (time.monotonic() - started) * 1000
         log.info(
@@ -316,6 +317,7 @@ class SocketServer:
             outcome,
             elapsed_ms,
             "" if delivered is None else f" (reply not delivered: {delivered})",
+            **fields(op=request.op, id=request.request_id, **_keys(request), code=code),
         )
         if elapsed_ms > request.deadline_ms:
             log.warning(
@@ -326,18 +328,18 @@ class SocketServer:
                 request.deadline_ms,
             )
 
-    def _handle(self, request: Request) -> tuple[bytes, str]:
-        """The reply to send and a short outcome for the log."""
+    def _handle(self, request: Request) -> tuple[bytes, str, int]:
+        """The reply to send, a short outcome for the log, and its code (0: success)."""
         try:
-            return encode_reply(self._handler(request)), "ok"
+            return encode_reply(self._handler(request)), "ok", 0
         except CniError as error:
-            return encode_reply(error), f"error {error.code} {error.msg!r}"
+            return encode_reply(error), f"error {error.code} {error.msg!r}", error.code
         except Exception as exc:
             log.exception("handler failed on %s %s", request.op, request.request_id)
             failure = CniError(
                 INTERNAL, "internal error in vpc-ipamd", f"{type(exc).__name__}: {exc}"
             )
-            return encode_reply(failure), f"error {INTERNAL} ({type(exc).__name__})"
+            return encode_reply(failure), f"error {INTERNAL} ({type(exc).__name__})", INTERNAL
 
     def _reject(self, conn: socket.socket, error: CniError, started: float) -> None:
         """Answer a request that never reached the handler."""
@@ -358,6 +360,18 @@ class SocketServer:
         except OSError as exc:
             return str(exc) or type(exc).__name__
         return None
+
+
+def _keys(request: Request) -> dict[str, str]:
+    """The attachment and pod a request is about, as log fields."""
+    args = request.args
+    if not isinstance(args, PodArgs):
+        network = getattr(args, "network", None)
+        return {"network": network} if network else {}
+    keys = {"network": args.network, "container": args.container_id, "ifname": args.ifname}
+    if args.pod_name:
+        keys["pod"] = f"{args.pod_namespace}/{args.pod_name}"
+    return keys
 
 
 def _describe(request: Request) -> str:

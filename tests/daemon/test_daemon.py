@@ -122,6 +122,10 @@ def test_logs_go_to_the_configured_file(make_daemon: Callable[..., Daemon]):
     daemon.add("c1")
     text = log_file.read_text()
     assert "serving on" in text and "level=info" in text, text
+    # each request's line carries its attachment and outcome as fields a log pipeline reads
+    line = next(line for line in text.splitlines() if "op=add" in line)
+    assert "container=c1" in line and "ifname=eth0" in line and "code=0" in line, line
+    assert "pod=default/pod-c1" in line, line
 
 
 def test_with_install_on_the_daemon_installs_a_working_plugin_and_its_conflist(
