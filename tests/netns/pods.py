@@ -84,19 +84,38 @@ def snapshot(netns: str) -> dict[str, Any]:
     """Links, IPv4 addresses, routes of every table, rules and neighbors of a namespace.
 
     Without what the kernel changes by itself a moment later: a new link's operstate
-    (UNKNOWN, then UP) and IPv6 duplicate address detection."""
+    (UNKNOWN, then UP), its carrier (NO-CARRIER, and its routes ``linkdown``, until the veth
+    peer is up) and IPv6 duplicate address detection."""
     return {
         "link": _without_operstate(ip_json(netns, "link")),
         "addr": _without_operstate(ip_json(netns, "-4", "addr")),
-        "route": ip_json(netns, "route", "show", "table", "all"),
-        "route6": ip_json(netns, "-6", "route", "show", "table", "all"),
+        "route": _without_linkdown(ip_json(netns, "-4", "route", "show", "table", "all")),
+        "route6": [
+            r  # the kernel's own IPv6 routes come with the carrier: fe80::/64, ff00::/8
+            for r in ip_json(netns, "-6", "route", "show", "table", "all")
+            if r.get("protocol") != "kernel"
+        ],
         "rule": ip_json(netns, "rule"),
         "neigh": ip_json(netns, "neigh"),
     }
 
 
 def _without_operstate(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in x.items() if k != "operstate"} for x in links]
+    return [
+        {
+            k: [f for f in v if f != "NO-CARRIER"] if k == "flags" else v
+            for k, v in x.items()
+            if k != "operstate"
+        }
+        for x in links
+    ]
+
+
+def _without_linkdown(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {k: [f for f in v if f != "linkdown"] if k == "flags" else v for k, v in x.items()}
+        for x in routes
+    ]
 
 
 def rules_of(netns: str, address: str) -> list[dict[str, Any]]:
