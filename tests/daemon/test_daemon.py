@@ -114,14 +114,22 @@ def test_fifty_concurrent_adds_get_fifty_distinct_addresses(
     assert all(any(ip_address(a) in ip_network(p) for p in prefixes) for a in addresses)
 
 
+def words(text: str) -> set[str]:
+    """Which of the markers the log test waits for are in ``text``."""
+    return {marker for marker in ("serving on", "op=add") if marker in text}
+
+
 def test_logs_go_to_the_configured_file(make_daemon: Callable[..., Daemon]):
     daemon = make_daemon()
     log_file = daemon.workdir / "logs" / "ipamd.log"
     daemon.extra_env["AWS_VPC_K8S_CNI_LOG_FILE"] = str(log_file)
     daemon.start()
     daemon.add("c1")
+    # the server writes a request's line once the reply is out (and the daemon says "serving
+    # on" once its socket answers): both may come a moment after the answer
+    wait_until("the log lines", lambda: {"serving on", "op=add"} <= words(log_file.read_text()))
     text = log_file.read_text()
-    assert "serving on" in text and "level=info" in text, text
+    assert "level=info" in text, text
     # each request's line carries its attachment and outcome as fields a log pipeline reads
     line = next(line for line in text.splitlines() if "op=add" in line)
     assert "container=c1" in line and "ifname=eth0" in line and "code=0" in line, line
