@@ -271,7 +271,10 @@ class KernelDataplane:
         is not needed (the pod end dies with the host end); empty or vanished is fine."""
         with netlink(self.host_netns) as host:
             names = {self.host_veth_name(key)}
-            names.update(str(m.get("ifname")) for m in links_with_alias(host, alias_for(key)))
+            if link(host, self.host_veth_name(key)) is None:
+                # named by another veth prefix (the setting changed since its ADD): find it
+                # by its alias, which costs a dump of every link, so only when the name fails
+                names.update(str(m.get("ifname")) for m in links_with_alias(host, alias_for(key)))
             addresses = {str(address)} if address is not None else set()
             for name in sorted(names):
                 found = link(host, name)
