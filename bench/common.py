@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox import tables
+
 OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -118,12 +120,8 @@ def write(result: Result, out: Path = OUT) -> Path:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "  ") -> str:
-    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join(
-        indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-        for r in cells
-    )
+    """The sandbox's plain table, with floats at two decimals."""
+    return tables.table(headers, [[_cell(v) for v in row] for row in rows], indent)
 
 
 def _cell(value: object) -> str:
