@@ -197,6 +197,15 @@ class DaemonSettings:
     """Seconds a new interface lives before it may be removed again.
 
     ``VPC_IPAM_MIN_INTERFACE_LIFETIME``, default ``60``; e.g. ``=300``."""
+    scale_down_window: int
+    """Seconds of demand a shrink looks back on: the pool gives back only what the targets
+    would not have wanted at the highest demand (addresses in use or cooling, plus pods
+    waiting) of this window, as the HorizontalPodAutoscaler's scale-down stabilization
+    window does. It keeps a pod count that wanders across an interface's worth of addresses
+    from deleting and creating that interface over and over; ``0`` shrinks to the present,
+    as aws-node does.
+
+    ``VPC_IPAM_SCALE_DOWN_WINDOW``, default ``600``; e.g. ``VPC_IPAM_SCALE_DOWN_WINDOW=0``."""
     dataplane: Dataplane
     """Who wires pods: ``kernel`` (the daemon, in the kernel) or ``none`` (IPAM only).
 

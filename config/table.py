@@ -264,6 +264,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     _v("VPC_IPAM_RECONCILE_INTERVAL", "daemon.reconcile_interval", _SECONDS, 60.0),
     _v("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "daemon.capacity_error_backoff", _SECONDS, 120.0),
     _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
+    _v("VPC_IPAM_SCALE_DOWN_WINDOW", "daemon.scale_down_window", _COUNT, 600),
     _v("VPC_IPAM_DATAPLANE", "daemon.dataplane", p.choice(Dataplane), Dataplane.KERNEL),
     _v("VPC_IPAM_ADD_WAIT", "daemon.add_wait", _SECONDS, 10.0),
     _v("VPC_IPAM_INSTALL_CNI", "daemon.install_cni", p.boolean(), False),

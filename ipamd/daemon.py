@@ -142,6 +142,7 @@ def run(
             shrink_interval=daemon.shrink_interval,
             reconcile_interval=daemon.reconcile_interval,
             capacity_backoff=daemon.capacity_error_backoff,
+            scale_down_window=daemon.scale_down_window,
         ),
         reconcile=reconcile_node,
         interfaces=interfaces,

@@ -93,6 +93,8 @@ class LoopTiming:
     capacity_backoff: float = 120.0
     reconcile_quiet: float = 10.0
     """No reconcile within this many seconds of a pool action (the cloud is settling)."""
+    scale_down_window: float = 0.0
+    """Seconds of peak demand a shrink keeps room for (warmpool.window); 0: the present."""
 
 
 class PoolLoop:
@@ -128,6 +130,7 @@ class PoolLoop:
         self._thread: threading.Thread | None = None
         self._paused_until = -1.0
         self._last_shrink = -float("inf")
+        self._demand = warmpool.SlidingMax(timing.scale_down_window)
         self._last_action = -float("inf")
         self._last_reconcile = -float("inf")
         self.blocked: str | None = None
@@ -220,7 +223,9 @@ class PoolLoop:
                 self._reconcile()
                 self.reconciled_at = self._wall()
         pending = self.hooks.pending_pods() if self.hooks.pending_pods else 0
-        snapshot = self.store.snapshot(self.limits, self.targets, pending_pods=pending)
+        snapshot = self._with_recent_demand(
+            self.store.snapshot(self.limits, self.targets, pending_pods=pending), now
+        )
         decision = warmpool.decide(snapshot)
         actions: list[PoolAction] = []
         self._failed = False
@@ -235,6 +240,14 @@ class PoolLoop:
         if self.hooks.chores is not None:
             self.hooks.chores()
         return decision
+
+    def _with_recent_demand(
+        self, snapshot: warmpool.PoolSnapshot, now: float
+    ) -> warmpool.PoolSnapshot:
+        """The snapshot with the window's peak demand. Sampled once per tick: demand rises
+        only with an ADD, and every ADD wakes the loop, so the peaks are seen."""
+        self._demand.record(now, warmpool.demand(snapshot))
+        return dataclasses.replace(snapshot, recent_demand=self._demand.peak(now))
 
     def _notify(self, reason: str, message: str) -> None:
         if self.hooks.notify is not None:

@@ -5,6 +5,7 @@ daemon, the simulator and the tests all run the very same rules.
 """
 
 from warmpool.apply import apply
+from warmpool.counts import demand
 from warmpool.maxpods import max_pods
 from warmpool.model import (
     Block,
@@ -20,6 +21,7 @@ from warmpool.model import (
     mode_of,
 )
 from warmpool.policy import decide
+from warmpool.window import SlidingMax
 
 __all__ = [
     "Block",
@@ -31,9 +33,11 @@ __all__ = [
     "Mode",
     "PoolSnapshot",
     "Release",
+    "SlidingMax",
     "Targets",
     "apply",
     "decide",
+    "demand",
     "max_pods",
     "mode_of",
 ]

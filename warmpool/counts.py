@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warmpool.model import Block, Interface, Limits, Mode, Targets
+from warmpool.model import Block, Interface, Limits, Mode, PoolSnapshot, Targets
 
 
 def ceil_div(numerator: int, denominator: int) -> int:
@@ -75,6 +75,12 @@ class Counts:
 
 def serving_counts(iface: Interface, limits: Limits) -> Counts:
     return Counts.of_blocks([b for b in iface.blocks if serves(iface, b, limits)])
+
+
+def demand(snapshot: PoolSnapshot) -> int:
+    """Addresses pods need right now: held or cooling in serving blocks, plus pods pending."""
+    held = sum((serving_counts(i, snapshot.limits) for i in snapshot.interfaces), Counts())
+    return held.assigned + held.cooling + snapshot.pending_pods
 
 
 def after_pending(counts: Counts, pending: int, size: int) -> tuple[Counts, int]:

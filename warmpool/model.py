@@ -152,10 +152,15 @@ class PoolSnapshot:
     pending_pods: int = 0
     """Pods scheduled on the node that will ask for an address soon (the Kubernetes layer
     sees them Pending): the pool grows for them on top of the targets, in one step."""
+    recent_demand: int = 0
+    """The most addresses pods needed at once (assigned + cooling + pending) within the
+    caller's scale-down window (warmpool.window): a shrink gives back only what the targets
+    would not have wanted at that peak, so what was needed minutes ago is not given back to
+    be asked for again minutes later. 0: no window, shrink to the present."""
 
     def __post_init__(self) -> None:
-        if self.pending_pods < 0:
-            raise ValueError("pending_pods must be >= 0")
+        if self.pending_pods < 0 or self.recent_demand < 0:
+            raise ValueError("pending_pods and recent_demand must be >= 0")
         ids = [i.id for i in self.interfaces]
         if len(set(ids)) != len(ids):
             raise ValueError(f"interface ids must be unique: {ids}")

@@ -13,6 +13,10 @@ Where this differs from aws-node, on purpose:
   free address only to ask for it again on the next tick.
 - Blocks of a size the node no longer uses (a mode switch) are given back once empty.
 - Growth stops at max pods instead of filling a whole interface past it.
+- A shrink keeps what the targets would have wanted at the recent peak of demand
+  (``recent_demand``, the scale-down window of VPC_IPAM_SCALE_DOWN_WINDOW), where aws-node
+  shrinks to the present: a pod count that wanders across an interface's worth of addresses
+  would otherwise make the node delete and create that interface over and over.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ def decide(snapshot: PoolSnapshot) -> Decision:
     )
     if snapshot.pending_pods:
         state += f", {snapshot.pending_pods} pods pending"
+    if snapshot.recent_demand > counts.assigned + counts.cooling:
+        state += f", recent peak {snapshot.recent_demand} in use"
     if need > 0:
         return _grow(snapshot, mode, counts, need, state)
     return _shrink(snapshot, mode, counts, state)
@@ -122,8 +128,18 @@ class _Shrink:
     reasons: list[str] = field(default_factory=list)
 
     def leaves_pool_short(self, after: Counts) -> bool:
+        """True when the pool ``after`` a step would be short now, or would have been short
+        at the recent peak of demand (the scale-down window)."""
         s = self.snapshot
-        return shortfall(after, self.mode, s.targets, s.limits) > 0
+        if shortfall(after, self.mode, s.targets, s.limits) > 0:
+            return True
+        extra = s.recent_demand - after.assigned - after.cooling
+        if extra <= 0:
+            return False
+        at_peak, missing = after_pending(after, extra, s.limits.block_size)
+        if missing > 0 and after.total < s.limits.max_pods:
+            return True
+        return shortfall(at_peak, self.mode, s.targets, s.limits) > 0
 
     def try_remove(self, iface: Interface) -> None:
         s = self.snapshot

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from warmpool.model import Limits, Targets
 from warmpool.sim.metrics import IdleTracker, NodeMetrics
+from warmpool.window import SlidingMax
 
 if TYPE_CHECKING:
     from warmpool.sim.client import CloudClient
@@ -100,6 +101,8 @@ class SimNode:
         self.on_add: Callable[[], None] = lambda: None
         self.choose: Callable[[], SimBlock] = self.pack
         """Which block the next pod's address comes from (one with a usable address)."""
+        self.demand: SlidingMax | None = None
+        """The policy's window of peak demand, if it keeps one: fed on every ADD."""
         self._serial = 0
         self._free_ready = 0
         self._waiting: deque[str] = deque()
@@ -111,6 +114,11 @@ class SimNode:
     @property
     def waiting(self) -> int:
         return len(self._waiting_set)
+
+    def in_use(self) -> int:
+        """Addresses pods hold or that cool down, plus pods waiting: the node's demand."""
+        used = sum(b.assigned + len(b.cooling) for i in self.interfaces for b in i.blocks)
+        return used + self.waiting
 
     @property
     def pending_interfaces(self) -> bool:
@@ -142,6 +150,8 @@ class SimNode:
             self._waiting.append(pod)
             self._waiting_set.add(pod)
             self._serve()
+        if self.demand is not None:
+            self.demand.record(now, self.in_use())
         self.on_add()
 
     def pod_del(self, pod: str) -> None:

@@ -38,6 +38,7 @@ from warmpool.sim.client import OURS, ClientModel
 from warmpool.sim.cloud import CloudModel, Outcome
 from warmpool.sim.engine import Proc, Signal, Wait
 from warmpool.sim.node import SimNode
+from warmpool.window import SlidingMax
 
 Steps = Generator["float | Wait", "bool | None", bool]
 MEMO_LIMIT = 50_000
@@ -54,6 +55,7 @@ class OurTiming:
     reconcile_quiet: float = 10.0
     first_reconcile: float = 5.0
     pending_retry: float = 0.5
+    scale_down_window: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,14 @@ class _Loop:
         self.engine = node.engine
         self.wake = Signal(node.engine)
         node.on_add = self.wake.set
+        node.demand = SlidingMax(self.timing.scale_down_window)
+        self._peak = 0
         self.paused_until = -math.inf
         self.last_shrink = -math.inf
         self.last_action = -math.inf
         self.last_reconcile = -math.inf
         self._memo: dict[tuple[object, ...], Decision] = {}
-        self._seen: tuple[int, int] = (-1, -1)
+        self._seen: tuple[int, int, int] = (-1, -1, -1)
         self._decision = Decision()
 
     def run(self) -> Proc:
@@ -123,7 +127,9 @@ class _Loop:
         """decide() on the node's snapshot; memoised, since decide() is pure and a churned
         pool keeps coming back to the same states."""
         node, now = self.node, self.engine.now
-        if self._seen == (node.version, self._age_bucket(now)):
+        assert node.demand is not None
+        self._peak = node.demand.peak(now)
+        if self._seen == (node.version, self._age_bucket(now), self._peak):
             return self._decision
         key = self._key(now)
         decision = self._memo.get(key)
@@ -131,7 +137,7 @@ class _Loop:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
             decision = self._memo[key] = decide(self.snapshot())
-        self._seen = (node.version, self._age_bucket(now))
+        self._seen = (node.version, self._age_bucket(now), self._peak)
         self._decision = decision
         return decision
 
@@ -146,6 +152,7 @@ class _Loop:
         min_age = node.config.targets.min_interface_age_seconds
         return (
             self._pending(),
+            self._peak,
             tuple(
                 (
                     i.id,
@@ -172,7 +179,7 @@ class _Loop:
             for i in node.interfaces
         )
         config = node.config
-        return PoolSnapshot(interfaces, config.limits, config.targets, self._pending())
+        return PoolSnapshot(interfaces, config.limits, config.targets, self._pending(), self._peak)
 
     # -- carrying it out ----------------------------------------------------------------
     def grow(self, decision: Decision, now: float) -> Steps:

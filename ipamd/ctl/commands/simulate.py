@@ -91,6 +91,7 @@ def setup(env: Mapping[str, str], instance_type: str = "m5.large") -> Setup:
         shrink_interval=daemon.shrink_interval,
         reconcile_interval=daemon.reconcile_interval,
         capacity_backoff=daemon.capacity_error_backoff,
+        scale_down_window=daemon.scale_down_window,
     )
     client = sim.our_client(
         mutating=sim.Shape(rates.ec2_mutating_burst, rates.ec2_mutating_rate),

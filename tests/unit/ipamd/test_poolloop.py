@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 
 import pytest
@@ -47,7 +47,10 @@ class Node:
 
 
 def make_node(
-    env: dict[str, str] | None = None, subnet: str = "10.0.1.0/24", cooldown: float = 30
+    env: dict[str, str] | None = None,
+    subnet: str = "10.0.1.0/24",
+    cooldown: float = 30,
+    timing: LoopTiming = TIMING,
 ) -> Node:
     settings = load_settings({"VPC_IPAM_DATAPLANE": "none", **(env or {})})
     clock = FakeClock(1_700_000_000.0)
@@ -63,7 +66,7 @@ def make_node(
         lambda: checkpoint.save(store.to_state()),
         pool_limits(node.limits, settings, provider.block_prefixlen),
         pool_targets(settings),
-        timing=TIMING,
+        timing=timing,
         reconcile=lambda: apply(
             store, plan(store.interfaces(), provider.cloud_interfaces()), lambda i: True
         ),
@@ -104,6 +107,22 @@ def test_interface_is_removed_after_its_pods_leave_and_it_ages():
     assert len(node.provider.cloud_interfaces()) == 1
     assert len(node.store.interfaces()) == 1
     assert node.store.counts().total == 9
+
+
+def test_scale_down_window_keeps_an_interface_the_recent_peak_needed():
+    window = replace(TIMING, scale_down_window=600)
+    node = make_node(timing=window)
+    node.loop.tick()
+    node.add_pods(3)
+    node.loop.tick()  # 3 in use: a second interface keeps 9 free
+    node.delete_pods(3)
+    node.clock.advance(120)  # cooled, aged, past the shrink interval: only the window holds
+    decision = node.loop.tick()
+    assert len(node.provider.cloud_interfaces()) == 2
+    assert any("recent peak 3 in use" in r for r in decision.reasons)
+    node.clock.advance(481)  # the peak is older than the window
+    node.loop.tick()
+    assert len(node.provider.cloud_interfaces()) == 1
 
 
 def test_warm_ip_target_shrinks_at_most_once_per_shrink_interval():
