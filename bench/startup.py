@@ -3,9 +3,10 @@ plugin, and the daemon's restart to its first address served.
 
 The binary is exec'd once per pod, so its start is on every pod's path (DESIGN.md §8: under
 20 ms). It is timed as the node really runs it: the launcher ``ipamd.installer`` installs
-(``#!/usr/bin/env python3`` over a package directory whose bytecode the host's python caches),
-exec'd with a runtime's short PATH, answering VERSION; beside it the same launcher under
-``python3 -I -S`` (what skipping site work would save) and the virtualenv's console script.
+(``/bin/sh`` exec'ing ``python3 -I -S`` over a package directory whose bytecode the host's
+python caches), exec'd with a runtime's short PATH, answering VERSION; beside it the same file
+run by ``python3 -I -S`` directly (what the shell hop costs) and the virtualenv's console
+script.
 The reference is Debian's Go ``/usr/lib/cni/ptp`` answering the same VERSION, and
 ``/bin/true`` shows what the measuring itself costs (fork, exec, pipes), paid by every row
 alike. Every command runs once per round, in an order rotated each round, after one untimed

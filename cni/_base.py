@@ -12,19 +12,19 @@ The name rule is shared by network names (``name`` in the config) and container 
 
 from __future__ import annotations
 
-import re
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self
 
-# First character alphanumeric, then any mix of alphanumerics, underscore, dot and hyphen.
-_CNI_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+# First character alphanumeric, then any mix of alphanumerics, underscore, dot and hyphen
+# (ASCII only). Sets rather than ``re``: importing ``re`` costs the binary milliseconds.
+ALPHANUMERIC = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+NAME_CHARACTERS = ALPHANUMERIC | frozenset("_.-")
 
 
 def is_valid_cni_name(value: str) -> bool:
     """True if ``value`` obeys the spec's rule for network names and container ids."""
-    return _CNI_NAME.fullmatch(value) is not None
+    return value[:1] in ALPHANUMERIC and NAME_CHARACTERS.issuperset(value)
 
 
 def type_name(value: object) -> str:

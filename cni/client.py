@@ -5,14 +5,16 @@ daemon missing, refusing, overloaded, silent or closing early is code 11 (try ag
 the runtime retries the pod), a reply we cannot read is code 6 or 100 (see ``cni.wire``),
 and an error the daemon sent is raised with its code, msg and details unchanged.
 
-Kept to ``socket``, ``os``, ``time`` and ``cni.wire`` (no threads, no selectors of our own):
-it runs once per pod inside a binary with a start-up budget of a few milliseconds.
+Kept to ``_socket``, ``os``, ``time`` and ``cni.wire`` (no threads, no selectors of our own):
+it runs once per pod inside a binary with a start-up budget of a few milliseconds. The
+socket is ``_socket.socket``, the C type that ``socket.socket`` only wraps: ``import socket``
+also imports ``enum``, ``selectors`` and ``array``, milliseconds this one connection never uses.
 """
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import time
 
 from cni.errors import TRY_AGAIN_LATER, CniError
@@ -43,7 +45,7 @@ def call(socket_path: str, request: Request, *, timeout: float) -> dict[str, obj
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     data = encode_request(request)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         return _exchange(sock, socket_path, request, data, timeout=timeout)
     finally:
@@ -51,7 +53,7 @@ def call(socket_path: str, request: Request, *, timeout: float) -> dict[str, obj
 
 
 def _exchange(
-    sock: socket.socket,
+    sock: _socket.socket,
     path: str,
     request: Request,
     data: bytes,

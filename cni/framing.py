@@ -7,10 +7,13 @@ buffer without bound, and every read and write runs against one overall deadline
 
 from __future__ import annotations
 
-import socket
 import time
 
 from cni.wire import MAX_MESSAGE, too_large
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _socket import socket  # socket.socket's base: the binary uses it bare (cni.client)
 
 _CHUNK = 16 * 1024
 
@@ -23,13 +26,13 @@ class ConnectionClosed(ConnectionError):
         self.received = received
 
 
-def send_message(sock: socket.socket, data: bytes, *, deadline: float) -> None:
+def send_message(sock: socket, data: bytes, *, deadline: float) -> None:
     """Send one encoded message before ``deadline`` (a ``time.monotonic()`` value)."""
     sock.settimeout(_remaining(deadline))
     sock.sendall(data)
 
 
-def read_message(sock: socket.socket, *, deadline: float) -> bytes:
+def read_message(sock: socket, *, deadline: float) -> bytes:
     """Read one line (returned without its newline) before ``deadline``.
 
     Never holds more than MAX_MESSAGE bytes: a peer that sends that much without a newline

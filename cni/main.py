@@ -12,11 +12,11 @@ importing the daemon client.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
+from cni import jsonlite
 from cni.env import parse_cni_env
 from cni.errors import INTERNAL, CniError
 from cni.versions import LATEST_VERSION, requested_version, version_info
@@ -56,7 +56,7 @@ def main() -> int:
     stdin = sys.stdin.buffer.read()
     code, output, outcome = invoke(os.environ, stdin)
     if output is not None:
-        sys.stdout.write(json.dumps(output) + "\n")
+        sys.stdout.write(jsonlite.dumps(output) + "\n")
         sys.stdout.flush()
     if b'"logFile"' in stdin:
         from cni import calllog  # noqa: PLC0415

@@ -16,8 +16,7 @@ not know. DEL may ask for an unreadable ``prevResult`` to be dropped instead of 
 
 from __future__ import annotations
 
-import json
-
+from cni import jsonlite
 from cni._base import Record, is_valid_cni_name, type_name
 from cni.errors import DECODING_FAILURE, INVALID_NETWORK_CONFIG, CniError
 from cni.result import Result
@@ -109,7 +108,7 @@ def decode_json_object(data: bytes, what: str) -> dict[str, Any]:
     if not data.strip():
         raise CniError(DECODING_FAILURE, f"failed to decode {what}", "input is empty")
     try:
-        obj = json.loads(data, parse_constant=_refuse_constant)
+        obj = jsonlite.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise CniError(DECODING_FAILURE, f"failed to decode {what}", str(exc)) from None
     if not isinstance(obj, dict):

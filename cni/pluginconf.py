@@ -17,10 +17,8 @@ keys are left alone: a network configuration carries keys for other plugins and 
 
 from __future__ import annotations
 
-import json
-import re
-
-from cni._base import Record, type_name
+from cni import jsonlite
+from cni._base import NAME_CHARACTERS, Record, type_name
 from cni.errors import INVALID_NETWORK_CONFIG, CniError
 from cni.wire import DEFAULT_SOCKET_PATH
 
@@ -43,7 +41,7 @@ SOCKET_PATH, TIMEOUT, SPOOL_DIR, VETH_PREFIX, LOG_FILE = (
     "vethPrefix",
     "logFile",
 )
-_VETH_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{1,4}")
+MAX_VETH_PREFIX = 4
 RESERVED_VETH_PREFIXES = ("eth", "vlan", "lo")
 
 
@@ -92,7 +90,7 @@ def parse_plugin_conf(conf: Mapping[str, object]) -> PluginConf:
         prefix = DEFAULT_VETH_PREFIX
     elif not isinstance(prefix, str):
         problems[VETH_PREFIX] = f"must be a string, got {type_name(prefix)}"
-    elif not _VETH_PREFIX.fullmatch(prefix):
+    elif not (0 < len(prefix) <= MAX_VETH_PREFIX and NAME_CHARACTERS.issuperset(prefix)):
         problems[VETH_PREFIX] = f"{prefix!r}: expected 1 to 4 characters of A-Z a-z 0-9 _ . -"
     elif prefix in RESERVED_VETH_PREFIXES:
         problems[VETH_PREFIX] = f"{prefix!r} is reserved (eth, vlan and lo are refused)"
@@ -119,7 +117,7 @@ def log_file_of(stdin: bytes) -> str | None:
     if b'"logFile"' not in stdin:
         return None
     try:
-        obj = json.loads(stdin)
+        obj = jsonlite.loads(stdin)
     except (ValueError, RecursionError):
         return None
     value = obj.get(LOG_FILE) if isinstance(obj, dict) else None

@@ -9,8 +9,7 @@ commands exist in which version (CHECK from 0.4.0, GC and STATUS from 1.1.0). Th
 
 from __future__ import annotations
 
-import json
-
+from cni import jsonlite
 from cni._base import type_name
 from cni.errors import (
     DECODING_FAILURE,
@@ -137,7 +136,7 @@ def requested_version(stdin: bytes) -> str | None:
     this never fails: anything unreadable means "no version requested".
     """
     try:
-        obj = json.loads(stdin) if stdin.strip() else None
+        obj = jsonlite.loads(stdin) if stdin.strip() else None
     except (ValueError, RecursionError):
         return None
     if isinstance(obj, dict):

@@ -23,8 +23,7 @@ the runtime in the daemon's words.
 
 from __future__ import annotations
 
-import json
-
+from cni import jsonlite
 from cni._base import is_valid_cni_name, type_name
 from cni.env import interface_name_problem
 from cni.errors import DECODING_FAILURE, INTERNAL, PROTOCOL_MISMATCH, CniError
@@ -157,7 +156,7 @@ def _args_json(op: str, args: Args) -> dict[str, object]:
 
 def _encode(obj: dict[str, object], what: str) -> bytes:
     try:
-        text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+        text = jsonlite.dumps(obj, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
         raise CniError(INTERNAL, f"cannot encode the {what}", str(exc)) from None
     # ensure_ascii (the default) leaves no raw newline or non-ASCII byte in the line.
@@ -246,7 +245,7 @@ def _decode_object(data: bytes, what: str) -> dict[str, object]:
         text = data.decode("utf-8")
         if "\n" in text:
             raise ValueError("a message is one line; found a newline inside it")
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = jsonlite.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError
         raise CniError(
             DECODING_FAILURE, f"failed to decode the vpc-ipamd {what}", str(exc)
@@ -297,7 +296,7 @@ def too_large(what: str) -> CniError:
 
 def _show(value: object) -> str:
     """A scalar as JSON (so the message shows what was sent), anything else by type."""
-    return json.dumps(value)[:80] if isinstance(value, int | float | str) else type_name(value)
+    return jsonlite.dumps(value)[:80] if isinstance(value, int | float | str) else type_name(value)
 
 
 def _parse_args(op: str, obj: dict[str, object], problems: list[str]) -> Args | None:

@@ -2,7 +2,16 @@
 
 The runtime on the host execs ``<bin dir>/vpc-cni``; our plugin is standard-library Python,
 so what is installed is the ``cni`` package in a directory beside it, named by a digest of
-its sources, and a three-line launcher (runnable by the host's ``python3``, no virtualenv).
+its sources, and a four-line launcher (run by the host's ``python3``, no virtualenv).
+
+The launcher is read twice: ``/bin/sh`` runs its second line, which execs ``python3 -I -S``
+on the file itself, found on the runtime's PATH as ``#!/usr/bin/env python3`` would find it;
+Python reads that line as a string expression and runs the rest. ``-S`` skips ``site`` (and
+with it whatever ``.pth`` files and ``sitecustomize`` the node's python carries: milliseconds
+on every pod) and ``-I`` leaves ``PYTHON*`` variables and the user's site out; the package
+needs neither. Not ``#!/usr/bin/env -S python3 -I -S``: not every node image's ``env`` takes
+``-S``, and a shebang passes at most one argument; not an absolute interpreter path: the
+installer runs in a container and cannot know where the host keeps ``python3``.
 Not a zipapp: nothing imported from a zip is cached, so every pod would pay ~16 ms to
 compile the package again; from a directory the host's python caches bytecode after the
 first run. An upgrade writes a new directory, then swaps the launcher atomically, then
@@ -31,7 +40,8 @@ import cni
 from config import Settings
 
 PLUGIN_NAME = "vpc-cni"
-INTERPRETER = "/usr/bin/env python3"
+SHELL = "/bin/sh"
+PYTHON_FLAGS = ("-I", "-S")
 CNI_VERSION = "1.1.0"
 NETWORK_NAME = "vpc-ipam"
 
@@ -84,8 +94,10 @@ def build_plugin(target: Path) -> Path:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    exec_python = " ".join(f'"{word}"' for word in ("exec", "python3", *PYTHON_FLAGS, "$0", "$@"))
     launcher = (
-        f"#!{INTERPRETER}\n"
+        f"#!{SHELL}\n"
+        f"{exec_python}\n"
         f"import sys; sys.path.insert(0, {str(lib)!r})\n"
         "from cni.main import main; sys.exit(main())\n"
     ).encode()

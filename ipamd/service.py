@@ -4,7 +4,9 @@ ADD is idempotent on (network, container id, ifname). An ADD that finds the pool
 the pool loop and waits, never longer than its budget (the daemon's own add wait, and well
 inside the client's deadline), then answers "try again later" (11) with the concrete reason
 the pool cannot grow. Every change is persisted before the answer goes out, so an address a
-pod was told about is never forgotten by a crash.
+pod was told about is never forgotten by a crash. The write (an fsync or two: milliseconds)
+runs beside the pod's wiring rather than before or after it; the answer waits for both, and
+an ADD whose write fails is unwired and gives its address back, as one that never wired.
 
 A release known only by address (a DEL whose key we do not know, with a prevResult) frees the
 address only if the same attachment, or a keyless placeholder rebuilt from the host, holds it:
@@ -44,6 +46,31 @@ CLIENT_SHARE = 0.8
 RETRY_SLICE = 0.1
 """An ADD waiting on an empty pool looks again this often: besides growth (which wakes it at
 once), an address also becomes free when its cooldown ends."""
+
+
+class _Beside:
+    """``work()`` running in a thread of its own while the caller does something else."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="ipamd-persist")
+        self._thread.start()
+
+    def _run(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the caller by result()
+            self._error = error
+
+    def result(self) -> None:
+        """Wait for it; raise what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def wait(self) -> None:
+        """Wait for it, whatever it did."""
+        self._thread.join()
 
 
 def key_of(args: PodArgs) -> AllocationKey:
@@ -153,29 +180,33 @@ class IpamService:
         allocation = self._assign(
             key, PodRef(args.pod_namespace, args.pod_name, args.pod_uid), budget
         )
-        if held is None:
-            # a repeated ADD changes nothing to persist; and a failed write must never
-            # take back the address of a pod that has had it all along
-            self._persist_or_undo(key)
+        # a repeated ADD changes nothing to persist; and a failed write must never take back
+        # the address of a pod that has had it all along
+        saving = _Beside(self.persist) if held is None else None
         self.pool.wake()  # let the loop top the pool up behind this pod
         try:
-            return self.dataplane.wire(allocation, args.netns, args.ifname)
+            result = self.dataplane.wire(allocation, args.netns, args.ifname)
         except NotANetworkNamespace as error:
-            self._undo(key)
+            self._undo(key, saving)
             raise CniError(
                 INVALID_ENVIRONMENT_VARIABLES,
                 f"CNI_NETNS {args.netns!r} is not usable",
                 str(error),
             ) from error
         except WiringFailed as error:
-            self._undo(key)
+            self._undo(key, saving)
             raise CniError(INTERNAL, "wiring the pod failed", str(error)) from error
         except Exception:
-            self._undo(key)
+            self._undo(key, saving)
             raise
+        if saving is not None:
+            self._saved_or_undo(allocation, args.netns, saving)
+        return result
 
-    def _undo(self, key: AllocationKey) -> None:
+    def _undo(self, key: AllocationKey, saving: _Beside | None) -> None:
         """An ADD that could not wire its pod gives its address back."""
+        if saving is not None:
+            saving.wait()  # whatever it did, the write below covers the release
         self.store.release(key)
         self.persist()
 
@@ -195,11 +226,17 @@ class IpamService:
                     ) from empty
                 self.pool.wait_for_growth(min(remaining, RETRY_SLICE), after=generation)
 
-    def _persist_or_undo(self, key: AllocationKey) -> None:
+    def _saved_or_undo(self, allocation: Allocation, netns: str, saving: _Beside) -> None:
+        """Wait for the ADD's write; if it failed, the pod is unwired and the address given
+        back (nothing of it is in the checkpoint)."""
         try:
-            self.persist()
+            saving.result()
         except OSError as error:
-            self.store.release(key)
+            try:
+                self.dataplane.unwire(allocation.key, netns, address=allocation.address)
+            except Exception:  # the address goes back either way; the wiring is only litter
+                log.exception("unwiring %s after its checkpoint write failed", allocation.key)
+            self.store.release(allocation.key)
             raise CniError(
                 INTERNAL,
                 "vpc-ipamd cannot write its checkpoint; the address was not given out",
@@ -216,12 +253,18 @@ class IpamService:
         freed = [released] if released else []
         if not freed and args.prev_result is not None:
             freed = release_by_address(self.store, key, addresses_in(args.prev_result))
-        if not freed:
-            self.dataplane.unwire(key, args.netns)
-        for allocation in freed:
-            self.dataplane.unwire(allocation.key, args.netns, address=allocation.address)
-        if freed:
-            self.persist()
+        saving = _Beside(self.persist) if freed else None
+        try:
+            if not freed:
+                self.dataplane.unwire(key, args.netns)
+            for allocation in freed:
+                self.dataplane.unwire(allocation.key, args.netns, address=allocation.address)
+        except BaseException:
+            if saving is not None:
+                saving.wait()
+            raise
+        if saving is not None:
+            saving.result()
             log.info("released %s from %s", ", ".join(str(a.address) for a in freed), key)
         return {}
 

@@ -40,10 +40,12 @@ from ipamd.dataplane.rtnl import (
     NUD_PERMANENT,
     SCOPE_LINK,
     FromRule,
+    Msg,
     WiringFailed,
     add_from_rule,
     add_to_rule,
     delete_link,
+    delete_link_at,
     delete_rule,
     destination,
     from_rule,
@@ -121,10 +123,11 @@ class KernelDataplane:
         veth = self.host_veth_name(allocation.key)
         undo: list[Callable[[], None]] = []
         with pod_netns(netns, self.host_netns) as fd, netlink(self.host_netns) as host:
-            macs = self._intact(host, fd, allocation, netns=netns, veth=veth, ifname=ifname)
+            earlier = link(host, veth)
+            macs = self._intact(fd, allocation, earlier, netns=netns, ifname=ifname)
             try:
                 host_mac, pod_mac = macs or self._wire(
-                    host, fd, allocation, veth=veth, ifname=ifname, undo=undo
+                    host, fd, allocation, earlier, veth=veth, ifname=ifname, undo=undo
                 )
             except BaseException:
                 for action in reversed(undo):
@@ -147,11 +150,11 @@ class KernelDataplane:
         }
 
     def _intact(
-        self, host: Any, fd: int, allocation: Allocation, *, netns: str, veth: str, ifname: str
+        self, fd: int, allocation: Allocation, earlier: Msg | None, *, netns: str, ifname: str
     ) -> tuple[str, str] | None:
         """The MACs of an earlier, complete wiring of this attachment (a retried ADD whose
-        answer was lost), or None when there is none or anything of it drifted."""
-        earlier = link(host, veth)
+        answer was lost; ``earlier`` is its host veth), or None when there is none or
+        anything of it drifted."""
         if earlier is None or podcheck.drift(self, allocation, netns, ifname):
             return None
         with netlink(fd) as pod:
@@ -163,6 +166,7 @@ class KernelDataplane:
         host: Any,
         fd: int,
         allocation: Allocation,
+        earlier: Msg | None,
         *,
         veth: str,
         ifname: str,
@@ -170,7 +174,7 @@ class KernelDataplane:
     ) -> tuple[str, str]:
         key, address = allocation.key, str(allocation.address)
         with step(f"removing {veth} left by an earlier ADD of {key}"):
-            self._clear_earlier(host, veth, key)
+            self._clear_earlier(host, veth, key, earlier)
         with step(f"creating the veth {veth} with {ifname} in the pod namespace"):
             host.link(
                 "add",
@@ -203,8 +207,7 @@ class KernelDataplane:
             self._converge_rules(host, address, wanted, undo)
         return host_mac, pod_mac
 
-    def _clear_earlier(self, host: Any, veth: str, key: AllocationKey) -> None:
-        earlier = link(host, veth)
+    def _clear_earlier(self, host: Any, veth: str, key: AllocationKey, earlier: Msg | None) -> None:
         if earlier is None:
             return
         alias = earlier.get("ifalias")
@@ -270,18 +273,20 @@ class KernelDataplane:
         of an address now routed to another device are someone else's and stay. ``netns``
         is not needed (the pod end dies with the host end); empty or vanished is fine."""
         with netlink(self.host_netns) as host:
-            names = {self.host_veth_name(key)}
-            if link(host, self.host_veth_name(key)) is None:
+            name = self.host_veth_name(key)
+            veth = link(host, name)
+            if veth is not None:
+                found = {name: veth}
+            else:
                 # named by another veth prefix (the setting changed since its ADD): find it
                 # by its alias, which costs a dump of every link, so only when the name fails
-                names.update(str(m.get("ifname")) for m in links_with_alias(host, alias_for(key)))
+                matches = links_with_alias(host, alias_for(key))
+                found = {str(m.get("ifname")): m for m in matches}
             addresses = {str(address)} if address is not None else set()
-            for name in sorted(names):
-                found = link(host, name)
-                if found is None:
-                    continue
-                addresses.update(host_routes(host, found["index"]))
-                delete_link(host, name)
+            for name in sorted(found):
+                index = found[name]["index"]
+                addresses.update(host_routes(host, index))
+                delete_link_at(host, index)
                 log.info("unwired %s: deleted %s", key, name)
             routed = set(host_routes(host, None))
             for each in sorted(addresses):

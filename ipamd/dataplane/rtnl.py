@@ -186,10 +186,14 @@ def delete_rule(ipr: Any, rule: Msg) -> None:
 def delete_link(ipr: Any, name: str) -> None:
     """Delete the link named ``name``; gone is fine."""
     found = link(ipr, name)
-    if found is None:
-        return
+    if found is not None:
+        delete_link_at(ipr, found["index"])
+
+
+def delete_link_at(ipr: Any, index: int) -> None:
+    """Delete the link with index ``index``; gone is fine."""
     try:
-        ipr.link("del", index=found["index"])
+        ipr.link("del", index=index)
     except NetlinkError as error:
         if error.code not in GONE:
             raise

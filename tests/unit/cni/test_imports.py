@@ -95,3 +95,12 @@ def test_version_does_not_import_the_daemon_client() -> None:
     loaded = {name for name, _ in modules_imported_by("cni.main")}
 
     assert loaded & {"cni.plugin", "cni.client", "socket", "ipaddress"} == set()
+
+
+@pytest.mark.parametrize("module", ["cni.main", "cni.plugin"])
+def test_the_add_path_imports_neither_json_nor_re_nor_socket(module: str) -> None:
+    # json brings re, re and socket bring enum: together about half the binary's start
+    # (cni.jsonlite and cni.client use the C modules underneath instead)
+    loaded = {name for name, _ in modules_imported_by(module)}
+
+    assert loaded & {"json", "re", "enum", "socket", "selectors"} == set()

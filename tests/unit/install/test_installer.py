@@ -33,6 +33,29 @@ def test_installed_plugin_answers_version_with_the_system_python(tmp_path: Path)
     assert json.loads(done.stdout)["cniVersion"] == "1.0.0"
 
 
+@pytest.mark.skipif(SYSTEM_PYTHON is None, reason="needs the system's python3")
+@pytest.mark.parametrize("path", ["/usr/sbin:/usr/bin:/sbin:/bin", None])
+def test_the_launcher_runs_when_exec_d_as_a_runtime_does(tmp_path: Path, path: str | None):
+    # exec'd directly: /bin/sh reads the first two lines and execs python3 -I -S on the file,
+    # found on the runtime's PATH (or the shell's default one when there is none)
+    install(tmp_path / "bin", tmp_path / "net.d", CONFLIST, "10-vpc-ipam.conflist")
+    plugin = tmp_path / "bin" / PLUGIN_NAME
+    env = {"CNI_COMMAND": "VERSION", "PYTHONPATH": "/nonexistent", "PYTHONSTARTUP": "/x"}
+    if path is not None:
+        env["PATH"] = path
+    done = subprocess.run(
+        [str(plugin)],
+        env=env,
+        input=b'{"cniVersion":"0.4.0"}',
+        capture_output=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cniVersion"] == "0.4.0"
+    assert (plugin.read_bytes().splitlines()[0]) == b"#!/bin/sh"
+
+
 def test_reinstalling_the_same_version_keeps_one_package_dir_and_its_bytecode(tmp_path: Path):
     bin_dir = tmp_path / "bin"
     first = build_plugin(bin_dir / PLUGIN_NAME)

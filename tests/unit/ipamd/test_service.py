@@ -199,3 +199,57 @@ def test_a_repeated_add_writes_nothing_and_a_failing_disk_cannot_take_its_addres
         service.handle(request("add", pod(2)))
     assert refused.value.code == INTERNAL and writes == ["tried"]
     assert service.store.allocation(AllocationKey("net", "c2", "eth0")) is None
+
+
+class Recording(NoDataplane):
+    """Wires as NoDataplane does; records what it wired and unwired."""
+
+    def __init__(self) -> None:
+        self.wired: list[AllocationKey] = []
+        self.unwired: list[tuple[AllocationKey, object]] = []
+
+    def wire(self, allocation, netns, ifname):
+        self.wired.append(allocation.key)
+        return super().wire(allocation, netns, ifname)
+
+    def unwire(self, key, netns, *, address=None):
+        self.unwired.append((key, address))
+
+
+def test_an_add_whose_checkpoint_write_fails_is_unwired_and_gives_its_address_back(
+    service: IpamService,
+):
+    # the write runs beside the wiring: when it fails, the pod was wired and is unwired
+    plane = Recording()
+    service.dataplane = plane
+    writes: list[str] = []
+
+    def full_disk() -> None:
+        writes.append("tried")
+        raise OSError(28, "No space left on device")
+
+    service.persist = full_disk
+    with pytest.raises(CniError) as failed:
+        service.handle(request("add", pod(1)))
+    key = AllocationKey("net", "c1", "eth0")
+    assert failed.value.code == INTERNAL and "checkpoint" in failed.value.msg
+    assert service.store.allocation(key) is None
+    assert plane.wired == [key]
+    assert [k for k, _ in plane.unwired] == [key]
+    assert writes == ["tried"]
+
+
+def test_a_del_whose_checkpoint_write_fails_still_unwires_and_reports_the_failure(
+    service: IpamService,
+):
+    service.handle(request("add", pod(1)))
+    plane = Recording()
+    service.dataplane = plane
+
+    def full_disk() -> None:
+        raise OSError(28, "No space left on device")
+
+    service.persist = full_disk
+    with pytest.raises(OSError):
+        service.handle(request("del", pod(1)))
+    assert [k for k, _ in plane.unwired] == [AllocationKey("net", "c1", "eth0")]
