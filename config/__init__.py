@@ -22,6 +22,7 @@ from config.values import (
     LogLevel,
     Provider,
     RandomizeSnat,
+    WarmPoolMode,
 )
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "RateLimitSettings",
     "Settings",
     "Source",
+    "WarmPoolMode",
     "WarmPoolSettings",
     "load_config",
     "load_settings",

@@ -17,7 +17,15 @@ from typing import Any, Generic, TypeVar
 
 from config import compound as c
 from config import parsers as p
-from config.values import BindAddress, Dataplane, LogFormat, LogLevel, Provider, RandomizeSnat
+from config.values import (
+    BindAddress,
+    Dataplane,
+    LogFormat,
+    LogLevel,
+    Provider,
+    RandomizeSnat,
+    WarmPoolMode,
+)
 
 T = TypeVar("T")
 
@@ -130,6 +138,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     ),
     _v("MAX_ENI", "warm_pool.max_eni", p.optional_cap(), None, provider=AWS),
     _v("IP_COOLDOWN_PERIOD", "warm_pool.ip_cooldown_period", _COUNT, 30),
+    _v("WARM_POOL_MODE", "warm_pool.mode", p.choice(WarmPoolMode), WarmPoolMode.STATIC),
     # datapath
     _v("AWS_VPC_K8S_CNI_EXTERNALSNAT", "datapath.external_snat", p.boolean(), False),
     _v("AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS", "datapath.exclude_snat_cidrs", c.ipv4_cidrs(), ()),
@@ -264,7 +273,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     _v("VPC_IPAM_RECONCILE_INTERVAL", "daemon.reconcile_interval", _SECONDS, 60.0),
     _v("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "daemon.capacity_error_backoff", _SECONDS, 120.0),
     _v("VPC_IPAM_MIN_INTERFACE_LIFETIME", "daemon.min_interface_lifetime", _SECONDS, 60.0),
-    _v("VPC_IPAM_SCALE_DOWN_WINDOW", "daemon.scale_down_window", _COUNT, 600),
+    _v("VPC_IPAM_SCALE_DOWN_WINDOW", "daemon.scale_down_window", _COUNT, 1800),
     _v("VPC_IPAM_DATAPLANE", "daemon.dataplane", p.choice(Dataplane), Dataplane.KERNEL),
     _v("VPC_IPAM_ADD_WAIT", "daemon.add_wait", _SECONDS, 10.0),
     _v("VPC_IPAM_INSTALL_CNI", "daemon.install_cni", p.boolean(), False),

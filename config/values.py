@@ -40,6 +40,15 @@ class RandomizeSnat(enum.StrEnum):
     """No randomisation: ports stay in the kernel's usual allocation order."""
 
 
+class WarmPoolMode(enum.StrEnum):
+    """Who sizes the warm pool (``WARM_POOL_MODE``)."""
+
+    STATIC = "static"
+    """The targets as configured (WARM_ENI_TARGET, WARM_IP_TARGET, ...), as aws-node does."""
+    ADAPTIVE = "adaptive"
+    """The node sizes it from the pod arrival rate and the cloud's measured latency."""
+
+
 class LogLevel(enum.StrEnum):
     """Log levels, with aws-node's names (``AWS_VPC_K8S_CNI_LOGLEVEL``)."""
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cni import client
 from cni.errors import CniError
 from cni.wire import HealthArgs
-from config import Dataplane, LoadedConfig, Provider, Settings
+from config import Dataplane, LoadedConfig, Provider, Settings, WarmPoolMode
 from ipamd.checkpoint import FileCheckpoint
 from ipamd.dataplane import Dataplane as PodDataplane
 from ipamd.dataplane import NoDataplane
@@ -42,7 +42,7 @@ from ipamd.nodenet import NodeInterfaces
 from ipamd.observe import Extras, Observability
 from ipamd.persist import Persister, kubernetes_record, limits_from
 from ipamd.poolloop import LoopTiming, PoolHooks, PoolLoop
-from ipamd.pooltargets import pool_limits, pool_targets
+from ipamd.pooltargets import coalesce_seconds, pool_limits, pool_targets
 from ipamd.reconcile import interface_policy, reconcile
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from ipamd.server import SocketServer
@@ -143,10 +143,12 @@ def run(
             reconcile_interval=daemon.reconcile_interval,
             capacity_backoff=daemon.capacity_error_backoff,
             scale_down_window=daemon.scale_down_window,
+            coalesce=coalesce_seconds(daemon.pool_interval),
         ),
         reconcile=reconcile_node,
         interfaces=interfaces,
         hooks=_pool_hooks(kube, lambda: service, provider, observe),
+        adaptive=settings.warm_pool.mode is WarmPoolMode.ADAPTIVE,
     )
     pool.delay_first_reconcile(FIRST_RECONCILE_AFTER)
     service = IpamService(

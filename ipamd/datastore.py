@@ -90,6 +90,9 @@ class Datastore:
         self._lock = threading.RLock()
         self._table = BlockTable(serving_prefixlen, wire_interfaces=wire_interfaces)
         self._by_key: dict[AllocationKey, Allocation] = {}
+        self.assignments = 0
+        """Addresses handed to new pods since start, a monotonic counter (the adaptive warm
+        pool's arrival rate, warmpool.adaptive)."""
 
     # -- the cloud side ------------------------------------------------------------------
     def add_interface(
@@ -196,6 +199,7 @@ class Datastore:
             allocation = Allocation(key, pod, address, block.interface_id, block.cidr, now)
             block.assigned[address] = key
             self._by_key[key] = allocation
+            self.assignments += 1
             return allocation
 
     def release(self, key: AllocationKey) -> Allocation | None:

@@ -27,6 +27,7 @@ from ipamd.datastore import Datastore, InUse
 from ipamd.decisions import ActionKind, DecisionLog, Outcome, PoolAction, PoolEvent
 from ipamd.logs import Fields, fields
 from ipamd.loopjobs import JobQueue
+from ipamd.pooladapt import PoolAdaptation
 from providers.base import Provider
 from providers.errors import (
     CapacityExhausted,
@@ -95,6 +96,9 @@ class LoopTiming:
     """No reconcile within this many seconds of a pool action (the cloud is settling)."""
     scale_down_window: float = 0.0
     """Seconds of peak demand a shrink keeps room for (warmpool.window); 0: the present."""
+    coalesce: float = 0.0
+    """Seconds a wake waits for more ADDs while the pool still has a free address; the
+    daemon sets a fifth of the pool interval, at most 1 s."""
 
 
 class PoolLoop:
@@ -112,7 +116,10 @@ class PoolLoop:
         hooks: PoolHooks = PoolHooks(),
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        adaptive: bool = False,
     ) -> None:
+        """``adaptive``: WARM_POOL_MODE=adaptive, the warm target and the scale-down window
+        from what the loop observes (warmpool.adaptive) instead of ``targets`` alone."""
         self.store = store
         self.provider = provider
         self.persist = persist
@@ -131,6 +138,8 @@ class PoolLoop:
         self._paused_until = -1.0
         self._last_shrink = -float("inf")
         self._demand = warmpool.SlidingMax(timing.scale_down_window)
+        self.adaptation = PoolAdaptation(timing.scale_down_window, clock) if adaptive else None
+        """WARM_POOL_MODE=adaptive's state (None: static targets)."""
         self._last_action = -float("inf")
         self._last_reconcile = -float("inf")
         self.blocked: str | None = None
@@ -211,7 +220,20 @@ class PoolLoop:
             interval = self.timing.pool_interval
             if self.interfaces is not None and self.interfaces.pending:
                 interval = min(interval, PENDING_RETRY)
-            self._wake.wait(interval)
+            if self._wake.wait(interval):
+                self._wake.clear()
+                self._coalesce()
+
+    def _coalesce(self) -> None:
+        """After a wake, let the ADDs of a burst gather into one growth: wait
+        ``timing.coalesce`` seconds unless the pool has no address left (a pod is waiting)
+        or the loop is stopping. A rollout's pods arrive within a second of each other;
+        one AssignPrivateIpAddresses for all of them instead of one per pod."""
+        end = self._clock() + self.timing.coalesce
+        while not self._stop.is_set() and self.store.counts().available > 0:
+            remaining = end - self._clock()
+            if remaining <= 0 or not self._wake.wait(remaining):
+                return
             self._wake.clear()
 
     # -- one tick ------------------------------------------------------------------------
@@ -224,9 +246,14 @@ class PoolLoop:
                 self.reconciled_at = self._wall()
         pending = self.hooks.pending_pods() if self.hooks.pending_pods else 0
         snapshot = self._with_recent_demand(
-            self.store.snapshot(self.limits, self.targets, pending_pods=pending), now
+            self._adaptive(
+                self.store.snapshot(self.limits, self.targets, pending_pods=pending), now
+            ),
+            now,
         )
         decision = warmpool.decide(snapshot)
+        if self.adaptation is not None:
+            decision = self.adaptation.explain(decision)
         actions: list[PoolAction] = []
         self._failed = False
         if decision.grows:
@@ -236,10 +263,18 @@ class PoolLoop:
         else:
             self._note_blocked(decision)
         self._record(now, actions, decision)
+        if self.adaptation is not None:
+            self.adaptation.acted(now, actions)
         self._sync_interfaces()
         if self.hooks.chores is not None:
             self.hooks.chores()
         return decision
+
+    def _adaptive(self, snapshot: warmpool.PoolSnapshot, now: float) -> warmpool.PoolSnapshot:
+        if self.adaptation is None:
+            return snapshot
+        self._demand.window = self.adaptation.window.window(now)
+        return self.adaptation.targets(snapshot, now, self.store.assignments)
 
     def _with_recent_demand(
         self, snapshot: warmpool.PoolSnapshot, now: float
@@ -256,6 +291,12 @@ class PoolLoop:
     def _sync_interfaces(self) -> None:
         if self.interfaces is not None and self.interfaces.sync():
             self._signal_growth()
+            self._created_serving()
+
+    def _created_serving(self) -> None:
+        if self.adaptation is not None:
+            pending = self.interfaces.pending if self.interfaces is not None else ()
+            self.adaptation.serving(set(pending))
 
     def _reconcile_due(self, now: float) -> bool:
         return (
@@ -277,11 +318,15 @@ class PoolLoop:
             return  # self.blocked still says why
         try:
             for grow in decision.grow:
+                started = self._clock()
                 blocks = self.provider.grow(grow.interface_id, grow.blocks)
                 self.store.add_blocks(grow.interface_id, blocks)
+                if self.adaptation is not None:
+                    self.adaptation.grew_blocks(self._clock() - started)
                 self._grew(PoolAction(ActionKind.GROW, grow.interface_id, len(blocks)), actions)
             placement = self._placement() if decision.create else None
             for create in decision.create:
+                started = self._clock()
                 if placement is None:
                     iface = self.provider.create_interface(create.blocks)
                 else:
@@ -291,9 +336,12 @@ class PoolLoop:
                         security_groups=placement.security_groups,
                     )
                 self.store.add_interface(iface)
+                if self.adaptation is not None:
+                    self.adaptation.creating(iface.id, started)
                 if self.interfaces is not None:
                     self.interfaces.learn([iface])
                     self.interfaces.sync()  # serves at once if the link is already there
+                self._created_serving()
                 created = PoolAction(ActionKind.CREATE_INTERFACE, iface.id, len(iface.blocks))
                 self._grew(created, actions)
             self._note_blocked(decision)

@@ -48,3 +48,12 @@ def pool_targets(settings: Settings) -> warmpool.Targets:
         warm_block_target=wp.warm_prefix_target,
         min_interface_age_seconds=settings.daemon.min_interface_lifetime,
     )
+
+
+COALESCE_MAX = 1.0
+
+
+def coalesce_seconds(pool_interval: float) -> float:
+    """How long a wake of the pool loop gathers ADDs before it grows the pool: a fifth of
+    the pool interval, at most a second (the sandbox's fast loops wait a fraction of it)."""
+    return min(COALESCE_MAX, pool_interval / 5)

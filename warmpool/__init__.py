@@ -4,6 +4,13 @@ No I/O, no clock, no environment, and no import of anything else in this project
 daemon, the simulator and the tests all run the very same rules.
 """
 
+from warmpool.adaptive import (
+    AdaptiveWarm,
+    AdaptiveWindow,
+    WarmEstimate,
+    adaptive_targets,
+    poisson_quantile,
+)
 from warmpool.apply import apply
 from warmpool.counts import demand
 from warmpool.maxpods import max_pods
@@ -24,6 +31,8 @@ from warmpool.policy import decide
 from warmpool.window import SlidingMax
 
 __all__ = [
+    "AdaptiveWarm",
+    "AdaptiveWindow",
     "Block",
     "Create",
     "Decision",
@@ -35,9 +44,12 @@ __all__ = [
     "Release",
     "SlidingMax",
     "Targets",
+    "WarmEstimate",
+    "adaptive_targets",
     "apply",
     "decide",
     "demand",
     "max_pods",
     "mode_of",
+    "poisson_quantile",
 ]

@@ -121,6 +121,11 @@ class SimNode:
         return used + self.waiting
 
     @property
+    def free_ready(self) -> int:
+        """Addresses a new pod could take right now."""
+        return self._free_ready
+
+    @property
     def pending_interfaces(self) -> bool:
         return any(not i.ready for i in self.interfaces)
 

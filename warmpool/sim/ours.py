@@ -2,8 +2,11 @@
 
 As the daemon does it:
 - The loop ticks every pool interval (5 s; 0.5 s while a new interface waits for its
-  link), and at once when an ADD wakes it (ipamd/service.py wakes it on every ADD; a wake
-  during a tick runs the next tick right after it).
+  link), and when an ADD wakes it (ipamd/service.py wakes it on every ADD; a wake during
+  a tick runs the next tick right after it): at once when no address is left, else after
+  gathering the burst's other ADDs for ``coalesce`` seconds (a fifth of the interval, 1 s).
+- A shrink keeps what the targets would have wanted at the peak demand of the scale-down
+  window (VPC_IPAM_SCALE_DOWN_WINDOW), sampled on every ADD.
 - Each tick reconciles first when due (60 s since the last, 10 s quiet after a pool action,
   the first 5 s after start): one filtered DescribeNetworkInterfaces.
 - One decision completes the shortfall: every Grow and Create of ``decide()`` is carried out
@@ -31,7 +34,8 @@ import math
 from collections.abc import Generator
 from dataclasses import dataclass
 
-from warmpool.model import Block, Decision, Interface, PoolSnapshot
+from warmpool.adaptive import AdaptiveWarm, AdaptiveWindow, adaptive_targets
+from warmpool.model import Block, Decision, Interface, PoolSnapshot, Targets
 from warmpool.policy import decide
 from warmpool.sim import cloud as ec2
 from warmpool.sim.client import OURS, ClientModel
@@ -56,6 +60,7 @@ class OurTiming:
     first_reconcile: float = 5.0
     pending_retry: float = 0.5
     scale_down_window: float = 0.0
+    coalesce: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,9 @@ class OurPolicy:
     pending_pods: bool = True
     client: ClientModel = OURS
     name: str = "ours"
+    adaptive: bool = False
+    """WARM_POOL_MODE=adaptive: the warm target and the scale-down window from what the
+    loop observes (warmpool.adaptive), as ipamd/poolloop.py does."""
 
     @property
     def default_client(self) -> ClientModel:
@@ -84,12 +92,15 @@ class _Loop:
         node.on_add = self.wake.set
         node.demand = SlidingMax(self.timing.scale_down_window)
         self._peak = 0
+        self.warm = AdaptiveWarm() if policy.adaptive else None
+        self.window = AdaptiveWindow(self.timing.scale_down_window) if policy.adaptive else None
+        self._targets = node.config.targets
         self.paused_until = -math.inf
         self.last_shrink = -math.inf
         self.last_action = -math.inf
         self.last_reconcile = -math.inf
         self._memo: dict[tuple[object, ...], Decision] = {}
-        self._seen: tuple[int, int, int] = (-1, -1, -1)
+        self._seen: tuple[object, ...] = ()
         self._decision = Decision()
 
     def run(self) -> Proc:
@@ -101,8 +112,11 @@ class _Loop:
             interval = timing.pool_interval
             if node.pending_interfaces:
                 interval = min(interval, timing.pending_retry)
-            yield Wait(self.wake, interval)
+            woken = yield Wait(self.wake, interval)
             self.wake.clear()
+            if woken and timing.coalesce > 0 and node.free_ready > 0 and not node.waiting:
+                yield timing.coalesce
+                self.wake.clear()
 
     def tick(self) -> Steps:
         now, timing = self.engine.now, self.timing
@@ -120,6 +134,11 @@ class _Loop:
             acted = yield from self.shrink(decision, now)
         if acted:
             self.last_action = now
+            if self.window is not None:
+                if decision.grows:
+                    self.window.grew(now)
+                else:
+                    self.window.shrank(now)
         return acted
 
     # -- deciding ------------------------------------------------------------------------
@@ -128,8 +147,10 @@ class _Loop:
         pool keeps coming back to the same states."""
         node, now = self.node, self.engine.now
         assert node.demand is not None
+        self._targets = self._adaptive_targets(now)
         self._peak = node.demand.peak(now)
-        if self._seen == (node.version, self._age_bucket(now), self._peak):
+        seen = (node.version, self._age_bucket(now), self._peak, self._targets)
+        if self._seen == seen:
             return self._decision
         key = self._key(now)
         decision = self._memo.get(key)
@@ -137,9 +158,28 @@ class _Loop:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
             decision = self._memo[key] = decide(self.snapshot())
-        self._seen = (node.version, self._age_bucket(now), self._peak)
+        self._seen = seen
         self._decision = decision
         return decision
+
+    def _adaptive_targets(self, now: float) -> Targets:
+        """The targets of this tick: the configured ones, or the adaptive estimate's (the
+        daemon's PoolLoop._adaptive does the same)."""
+        node, config = self.node, self.node.config
+        if self.warm is None or self.window is None or node.demand is None:
+            return config.targets
+        window = node.demand.window = self.window.window(now)
+        self.warm.observe_assignments(now, len(node.metrics.waits))
+        limits = config.limits
+        room = sum(limits.blocks_per_interface - len(i.blocks) for i in node.interfaces)
+        estimate = self.warm.estimate(
+            now,
+            room_blocks=room,
+            block_size=limits.block_size,
+            can_create=len(node.interfaces) < limits.max_interfaces,
+            window=window,
+        )
+        return adaptive_targets(config.targets, estimate)
 
     def _age_bucket(self, now: float) -> int:
         """How many interfaces are old enough to be removed: the only way time itself
@@ -153,6 +193,7 @@ class _Loop:
         return (
             self._pending(),
             self._peak,
+            self._targets,
             tuple(
                 (
                     i.id,
@@ -179,7 +220,7 @@ class _Loop:
             for i in node.interfaces
         )
         config = node.config
-        return PoolSnapshot(interfaces, config.limits, config.targets, self._pending(), self._peak)
+        return PoolSnapshot(interfaces, config.limits, self._targets, self._pending(), self._peak)
 
     # -- carrying it out ----------------------------------------------------------------
     def grow(self, decision: Decision, now: float) -> Steps:
@@ -192,15 +233,19 @@ class _Loop:
             iface = node.interface(grow.interface_id)
             if iface is None:
                 continue
+            started = self.engine.now
             outcome = yield from call(ec2.ASSIGN, addresses=grow.blocks * size)
             if not self._went(outcome, now):
                 return acted
             node.add_blocks(iface, grow.blocks)
+            if self.warm is not None:
+                self.warm.grew(self.engine.now - started, new_interface=False)
             acted = True
         for create in decision.create:
             if len(node.interfaces) >= node.config.limits.max_interfaces:
                 break  # the provider's AttachmentLimitExceeded, before any call
             addresses = 1 + create.blocks * size
+            started = self.engine.now
             outcome = yield from call(ec2.DESCRIBE_ENIS)
             if outcome is Outcome.OK:
                 outcome = yield from call(ec2.CREATE, addresses=addresses)
@@ -213,7 +258,10 @@ class _Loop:
                 yield from call(ec2.DELETE)  # the provider deletes it quietly and gives up
                 node.client.account.give_back(addresses)
                 return acted
-            node.add_interface(create.blocks, ready_at=self.engine.now + self.cloud.imds_lag)
+            ready_at = self.engine.now + self.cloud.imds_lag
+            node.add_interface(create.blocks, ready_at=ready_at)
+            if self.warm is not None:
+                self.warm.grew(ready_at - started, new_interface=True)
             acted = True
         return acted
 

@@ -65,7 +65,8 @@ def setup(env: Mapping[str, str], instance_type: str = "m5.large") -> Setup:
     Raises config.InvalidConfig for bad settings, BadInput for an unknown instance type or
     prefix delegation on a type that cannot hold prefixes."""
     import config  # noqa: PLC0415
-    from ipamd.pooltargets import pool_limits, pool_targets  # noqa: PLC0415
+    from config import WarmPoolMode  # noqa: PLC0415
+    from ipamd.pooltargets import coalesce_seconds, pool_limits, pool_targets  # noqa: PLC0415
     from providers.models import InstanceLimits  # noqa: PLC0415
     from warmpool import sim  # noqa: PLC0415
 
@@ -92,6 +93,7 @@ def setup(env: Mapping[str, str], instance_type: str = "m5.large") -> Setup:
         reconcile_interval=daemon.reconcile_interval,
         capacity_backoff=daemon.capacity_error_backoff,
         scale_down_window=daemon.scale_down_window,
+        coalesce=coalesce_seconds(daemon.pool_interval),
     )
     client = sim.our_client(
         mutating=sim.Shape(rates.ec2_mutating_burst, rates.ec2_mutating_rate),
@@ -100,7 +102,9 @@ def setup(env: Mapping[str, str], instance_type: str = "m5.large") -> Setup:
         attempts=rates.cloud_retry_attempts,
         deadline=rates.cloud_retry_deadline,
     )
-    return Setup(kind, node, sim.OurPolicy(timing, client=client), sim.AnchorPolicy())
+    adaptive = settings.warm_pool.mode is WarmPoolMode.ADAPTIVE
+    ours = sim.OurPolicy(timing, client=client, adaptive=adaptive)
+    return Setup(kind, node, ours, sim.AnchorPolicy())
 
 
 def load_trace(args: argparse.Namespace) -> Trace:
@@ -231,6 +235,7 @@ def settings_line(chosen: Setup) -> str:
         f"WARM_IP_TARGET={targets.warm_ip_target} MINIMUM_IP_TARGET={targets.minimum_ip_target} "
         f"WARM_PREFIX_TARGET={targets.warm_block_target} "
         f"IP_COOLDOWN_PERIOD={chosen.config.cooldown:g}"
+        + (" WARM_POOL_MODE=adaptive" if chosen.ours.adaptive else "")
     )
 
 

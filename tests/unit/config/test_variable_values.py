@@ -15,6 +15,7 @@ from config import (
     LogLevel,
     Provider,
     RandomizeSnat,
+    WarmPoolMode,
     load_settings,
 )
 
@@ -32,6 +33,8 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("MAX_ENI", "0", "warm_pool.max_eni", None, {}),
     ("MAX_ENI", "-1", "warm_pool.max_eni", None, {}),
     ("IP_COOLDOWN_PERIOD", "0", "warm_pool.ip_cooldown_period", 0, {}),
+    ("WARM_POOL_MODE", "adaptive", "warm_pool.mode", WarmPoolMode.ADAPTIVE, {}),
+    ("WARM_POOL_MODE", "static", "warm_pool.mode", WarmPoolMode.STATIC, {}),
     ("AWS_VPC_K8S_CNI_EXTERNALSNAT", "TRUE", "datapath.external_snat", True, {}),
     (
         "AWS_VPC_K8S_CNI_EXCLUDE_SNAT_CIDRS",
@@ -111,7 +114,7 @@ VALID: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "300", "daemon.capacity_error_backoff", 300.0, {}),
     ("VPC_IPAM_MIN_INTERFACE_LIFETIME", ".5", "daemon.min_interface_lifetime", 0.5, {}),
     ("VPC_IPAM_SCALE_DOWN_WINDOW", "0", "daemon.scale_down_window", 0, {}),
-    ("VPC_IPAM_SCALE_DOWN_WINDOW", "1800", "daemon.scale_down_window", 1800, {}),
+    ("VPC_IPAM_SCALE_DOWN_WINDOW", "300", "daemon.scale_down_window", 300, {}),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "info", "daemon.log_level", LogLevel.INFO, {}),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "Warn", "daemon.log_level", LogLevel.WARN, {}),
     ("VPC_IPAM_LOG_FORMAT", "json", "daemon.log_format", LogFormat.JSON, {}),
@@ -301,6 +304,8 @@ INVALID: list[tuple[str, str, str]] = [
     ("VPC_IPAM_CAPACITY_ERROR_BACKOFF", "nan", "expected a number > 0 (seconds)"),
     ("VPC_IPAM_MIN_INTERFACE_LIFETIME", "1e999", "expected a number > 0 (seconds)"),
     ("VPC_IPAM_SCALE_DOWN_WINDOW", "10m", "VPC_IPAM_SCALE_DOWN_WINDOW='10m'"),
+    ("WARM_POOL_MODE", "auto", "WARM_POOL_MODE='auto': expected one of static, adaptive"),
+    ("WARM_POOL_MODE", "Adaptive", "expected one of static, adaptive"),
     ("AWS_VPC_K8S_CNI_LOGLEVEL", "verbose", "expected one of DEBUG, INFO, WARN, ERROR, FATAL"),
     ("VPC_IPAM_LOG_FORMAT", "text", "expected one of logfmt, json (any case)"),
     ("VPC_IPAM_LOG_FORMAT", " json", "VPC_IPAM_LOG_FORMAT=' json': expected one of logfmt, json"),

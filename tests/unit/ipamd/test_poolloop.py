@@ -226,3 +226,103 @@ def test_max_pods_caps_growth_and_is_reported(count: int):
     assert node.store.counts().total == count
     node.loop.tick()
     assert node.loop.blocked == f"max pods reached ({count})"
+
+
+def test_adaptive_mode_keeps_what_arrivals_during_a_replenish_need():
+    node = make_node({"WARM_POOL_MODE": "adaptive"})
+    node.loop = PoolLoop(
+        node.store,
+        node.provider,
+        node.loop.persist,
+        node.loop.limits,
+        node.loop.targets,
+        timing=TIMING,
+        clock=node.clock,
+        adaptive=True,
+    )
+    decision = node.loop.tick()
+    # no arrivals yet: WARM_ENI_TARGET gives way to the floor of one free address
+    assert decision.reasons[0].startswith("adaptive: 0 pods/s")
+    assert "keep 1 free" in decision.reasons[0]
+    assert node.store.counts().available == 1
+    for n in range(20):  # a pod every second, each ADD waking the loop
+        node.add_pods(1, start=n)
+        node.clock.advance(1)
+        node.loop.tick()
+    assert node.loop.adaptation is not None
+    estimate = node.loop.adaptation.estimate
+    assert estimate is not None and estimate.rate > 0.2
+    assert estimate.keep >= 1 and estimate.latency < 0.5  # the fake cloud answers at once
+    assert node.store.counts().available >= estimate.keep - 1
+    assert any(r.startswith("adaptive:") for r in node.loop.decisions.events(1)[0].reasons)
+
+
+def test_adaptive_window_lengthens_after_a_regretted_shrink():
+    node = make_node(
+        {"WARM_POOL_MODE": "adaptive"}, cooldown=0, timing=replace(TIMING, scale_down_window=60)
+    )
+    node.loop = PoolLoop(
+        node.store,
+        node.provider,
+        node.loop.persist,
+        node.loop.limits,
+        node.loop.targets,
+        timing=replace(TIMING, scale_down_window=60),
+        clock=node.clock,
+        adaptive=True,
+    )
+    node.loop.tick()
+    for n in range(5):
+        node.add_pods(1, start=n)
+        node.loop.tick()
+    node.delete_pods(5)
+    assert node.loop.adaptation is not None
+    window = node.loop.adaptation.window
+    for _ in range(40):  # the peak leaves the 60 s window, the pool shrinks
+        node.clock.advance(5)
+        node.loop.tick()
+    shrunk = node.cloud_blocks()
+    for n in range(5, 10):
+        node.add_pods(1, start=n)
+        node.loop.tick()
+    assert node.cloud_blocks() > shrunk
+    assert window.regrets == 1
+    assert window.window(node.clock()) > 60
+
+
+def test_a_burst_of_adds_is_topped_up_by_one_growth():
+    node = make_node(
+        {"WARM_IP_TARGET": "3"}, timing=replace(TIMING, pool_interval=60, coalesce=0.5)
+    )
+    node.loop.tick()
+    grows_before = sum(1 for name, _ in node.provider.calls if name == "grow")
+    node.loop.start()
+    wait = threading.Event()
+    try:
+        for n in range(2):  # each ADD wakes the loop, as the service does; 0.1 s apart
+            node.add_pods(1, start=n)
+            node.loop.wake()
+            wait.wait(0.1)
+        for _ in range(100):
+            if node.store.counts().available == 3:
+                break
+            wait.wait(0.05)
+    finally:
+        node.loop.stop()
+    assert node.store.counts().available == 3
+    grows = [name for name, _ in node.provider.calls if name == "grow"][grows_before:]
+    assert len(grows) == 1
+
+
+def test_an_add_that_empties_the_pool_is_not_held_back():
+    node = make_node({"WARM_IP_TARGET": "1"}, timing=replace(TIMING, pool_interval=60, coalesce=30))
+    node.loop.tick()
+    node.loop.start()
+    try:
+        node.add_pods(1)  # the last free address: the next pod would wait
+        node.loop.wake()
+        grew = node.loop.wait_for_growth(timeout=5)
+    finally:
+        node.loop.stop()
+    assert grew
+    assert node.store.counts().available == 1
