@@ -14,6 +14,13 @@ Backoff is "full jitter" (AWS architecture blog): before retry n, sleep a unifor
 in [0, min(max_backoff, initial_backoff * 2**(n-1))]. Many nodes throttled at the same moment
 then spread out instead of retrying in lockstep.
 
+That backoff lives for one call; what outlives it is the limiter's: every attempt's answer is
+told to the RateLimiter (``throttled`` when the cloud throttled it, ``answered`` for any other
+answer of the cloud, error or not), whose adaptive rate per class then holds back this
+retry, and the next call of the class, until the class has won its rate back. A retry whose
+token would come after the deadline fails at once with RateLimitTimeout (a Throttled), EC2
+never asked: what the pool loop then sees is a throttled call, as before.
+
 The provider must turn off its SDK's own retries (botocore:
 ``Config(retries={"total_max_attempts": 1})``; google-api-core: ``retry=None``), so that
 retries never stack: 5 of ours times 5 of botocore's would be 25 calls into a throttled API.
@@ -234,11 +241,17 @@ class CallPolicy:
             tries["attempts"] += 1
             self.limiter.acquire(action, timeout=max(0.0, deadline_at - self._clock()))
             try:
-                return mapped_call()
+                result = mapped_call()
             except Throttled:
                 self._count(action, throttles=1)
                 tries["throttles"] += 1
+                self.limiter.throttled(action)
                 raise
+            except ProviderError:
+                self.limiter.answered(action)
+                raise
+            self.limiter.answered(action)
+            return result
 
         def before_sleep(state: RetryCallState) -> None:
             self._count(action, retries=1)

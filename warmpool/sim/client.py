@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from warmpool.sim.buckets import Bucket, Shape
-from warmpool.sim.cloud import ASSIGN, CREATE, Account, Outcome, is_mutating
+from warmpool.sim.buckets import EPSILON, Bucket, Shape
+from warmpool.sim.cloud import ASSIGN, CREATE, Account, Outcome, bucket_key, is_mutating
 from warmpool.sim.engine import Engine, Wait
 
 MUTATING = "mutating"
@@ -68,6 +68,23 @@ class Backoff:
 
 
 @dataclass(frozen=True, slots=True)
+class Adaptive:
+    """providers.ratelimit.AdaptiveRate's constants (ADAPTIVE_*), one rate per class."""
+
+    beta: float = 0.25
+    """A throttle cuts the class's rate to ``beta`` x min(its rate, its measured rate)."""
+    min_rate: float = 0.02
+    """Calls per second the cut never goes below."""
+    window: float = 2.0
+    """Seconds over which a class's attempts are counted to measure its rate."""
+    jitter: float = 1.0
+    """After a throttle the next token is due between 1/rate and (1 + jitter)/rate."""
+    scale: float = 0.001
+    """CUBIC's C: the rate on a success ``t`` s after the last throttle is
+    ``scale * (t - K)**3 + rate_at_throttle``."""
+
+
+@dataclass(frozen=True, slots=True)
 class ClientModel:
     name: str
     limiter: Mapping[str, Shape] | None
@@ -76,12 +93,18 @@ class ClientModel:
     deadline: float | None
     """Seconds from the first attempt after which no retry starts; None: no deadline."""
     backoff: Backoff
+    adaptive: Adaptive | None = None
+    """The per-class rate learnt from throttling (needs a limiter); None: none."""
 
 
 LIMITER_MUTATING = Shape(50, 5)
 LIMITER_ALLOCATE = Shape(100, 5)
 LIMITER_DESCRIBE = Shape(100, 20)
 """The per-node limiter's default shapes (config's VPC_IPAM_EC2_* defaults)."""
+
+
+ADAPTIVE = Adaptive()
+"""providers.ratelimit's ADAPTIVE_* constants."""
 
 
 def our_client(
@@ -91,16 +114,109 @@ def our_client(
     describe: Shape = LIMITER_DESCRIBE,
     attempts: int = 5,
     deadline: float = 30.0,
+    adaptive: Adaptive | None = ADAPTIVE,
 ) -> ClientModel:
     """Our client, with the limiter and retry settings given (defaults: config's)."""
     shapes = MappingProxyType({MUTATING: mutating, ALLOCATE: allocate, DESCRIBE: describe})
-    return ClientModel("ours", shapes, attempts, deadline, Backoff("full-jitter", 0.2, 10.0))
+    return ClientModel(
+        "ours", shapes, attempts, deadline, Backoff("full-jitter", 0.2, 10.0), adaptive
+    )
 
 
 OURS = our_client()
 NAIVE = ClientModel("naive", None, 10, None, Backoff("fixed", 0.0, 0.0))
 AWS_SDK = ClientModel("aws-sdk", None, 10, None, Backoff("sdk", 1.0, 20.0))
 CLIENTS = MappingProxyType({c.name: c for c in (OURS, NAIVE, AWS_SDK)})
+
+
+class AdaptiveRate:
+    """providers.ratelimit.AdaptiveRate on virtual time: one class's rate learnt from throttling.
+
+    Off until the class is first throttled, so a node never throttled calls exactly as
+    without it. A throttle cuts the rate to ``beta`` x min(rate, measured rate), never below
+    ``min_rate``, and empties a one-token bucket refilled at that rate, with jitter: the next
+    attempt waits between 1/rate and (1 + jitter)/rate. Each answer that is not a throttle
+    sets the rate to CUBIC's ``scale * (t - K)**3 + rate_at_throttle`` (``t`` seconds since
+    the last throttle, ``K`` the time to win back the rate at the throttle); once that reaches
+    the class's own rate (``ceiling``) the adaptive bucket is off again.
+    """
+
+    __slots__ = (
+        "attempts",
+        "ceiling",
+        "limited",
+        "max_rate",
+        "params",
+        "rate",
+        "throttled_at",
+        "tokens",
+        "updated",
+    )
+
+    def __init__(self, params: Adaptive, ceiling: float, now: float) -> None:
+        self.params = params
+        self.ceiling = ceiling
+        self.limited = False
+        self.rate = ceiling
+        self.max_rate = ceiling
+        self.throttled_at = now
+        self.tokens = 1.0
+        self.updated = now
+        self.attempts: deque[float] = deque()
+
+    def _refill(self, now: float) -> None:
+        if now > self.updated:
+            if self.limited:
+                self.tokens = min(1.0, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+
+    def wait_for(self, now: float) -> float:
+        """Seconds until the next attempt may start (0 while off)."""
+        if not self.limited:
+            return 0.0
+        self._refill(now)
+        short = 1.0 - self.tokens
+        return short / self.rate if short > EPSILON else 0.0
+
+    def reserve(self, now: float) -> None:
+        """An attempt starts (or is due once its wait is over): counted, its token taken."""
+        self.attempts.append(now)
+        if self.limited:
+            self._refill(now)
+            self.tokens -= 1.0
+
+    def measured(self, now: float) -> float:
+        """Attempts per second over the last ``window`` seconds (at least one)."""
+        window = self.params.window
+        while self.attempts and self.attempts[0] <= now - window:
+            self.attempts.popleft()
+        return max(1, len(self.attempts)) / window
+
+    def throttled(self, now: float, u: float) -> None:
+        """EC2 throttled an attempt; ``u`` uniform in [0, 1) draws the jitter."""
+        params = self.params
+        self._refill(now)
+        current = min(self.rate if self.limited else self.ceiling, self.measured(now))
+        self.max_rate = current
+        self.rate = min(self.ceiling, max(params.min_rate, current * params.beta))
+        self.limited = True
+        self.throttled_at = now
+        self.tokens = min(self.tokens, 0.0) - params.jitter * u
+
+    def answered(self, now: float) -> None:
+        """EC2 answered an attempt without throttling it."""
+        if not self.limited:
+            return
+        params = self.params
+        self._refill(now)
+        k = (self.max_rate * (1.0 - params.beta) / params.scale) ** (1.0 / 3.0)
+        cubic = params.scale * (now - self.throttled_at - k) ** 3 + self.max_rate
+        if cubic >= self.ceiling:
+            self.limited = False
+            self.rate = self.ceiling
+            self.tokens = 1.0
+        else:
+            self.rate = max(params.min_rate, cubic)
 
 
 @dataclass
@@ -110,6 +226,13 @@ class CallStats:
     requests: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)
     limiter_timeouts: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+    """Calls the policy made (each one or more requests, or none when refused)."""
+    gave_up: Counter[str] = field(default_factory=Counter)
+    """Calls that ended throttled: EC2 throttled their last attempt (retries spent), or our
+    limiter refused to wait past the deadline (``limiter_timeouts``, by action here)."""
+    first_request: dict[str, float] = field(default_factory=dict)
+    """When the node's first request reached each of EC2's buckets, by bucket key."""
 
     @property
     def mutating(self) -> int:
@@ -154,6 +277,15 @@ class CloudClient:
             if model.limiter is not None
             else None
         )
+        adaptive = model.adaptive
+        self.adaptive = (
+            {
+                name: AdaptiveRate(adaptive, shape.rate, start)
+                for name, shape in model.limiter.items()
+            }
+            if model.limiter is not None and adaptive is not None
+            else None
+        )
 
     def must(self, action: str, *, filtered: bool = True) -> CallSteps:
         """A call the daemon cannot start without (its limits, its interfaces): when it fails
@@ -167,32 +299,50 @@ class CloudClient:
     def call(self, action: str, *, filtered: bool = True, addresses: int = 0) -> CallSteps:
         """One call as the policy's code makes it: ``outcome = yield from client.call(...)``.
         The outcome is that of the last attempt (THROTTLED when retries ran out)."""
-        engine, model = self.engine, self.model
+        engine, model, stats = self.engine, self.model, self.stats
         deadline_at = engine.now + model.deadline if model.deadline is not None else None
+        cls = limiter_class(action)
+        adaptive = self.adaptive[cls] if self.adaptive is not None else None
+        stats.calls[action] += 1
         attempt = 0
         while True:
             attempt += 1
             if self._buckets is not None:
-                bucket = self._buckets[limiter_class(action)]
+                bucket = self._buckets[cls]
                 wait = bucket.wait_for(engine.now)
+                if adaptive is not None:
+                    wait = max(wait, adaptive.wait_for(engine.now))
                 if deadline_at is not None and wait > max(0.0, deadline_at - engine.now):
-                    self.stats.limiter_timeouts += 1
+                    stats.limiter_timeouts += 1
+                    stats.gave_up[action] += 1
                     return Outcome.CLIENT_TIMEOUT
                 bucket.reserve(engine.now)
+                if adaptive is not None:
+                    adaptive.reserve(engine.now)
                 if wait > 0:
                     yield wait
             outcome = self.account.request(
                 engine.now, action, filtered=filtered, addresses=addresses
             )
-            self.stats.requests[action] += 1
+            stats.requests[action] += 1
+            stats.first_request.setdefault(bucket_key(action, filtered), engine.now)
             if self.log is not None:
                 self.log.append((engine.now, action, outcome))
             if outcome is Outcome.THROTTLED:
-                self.stats.throttled[action] += 1
+                stats.throttled[action] += 1
             yield self.account.model.call_latency(action, outcome)
-            if outcome is not Outcome.THROTTLED or attempt >= model.attempts:
+            if adaptive is not None:
+                if outcome is Outcome.THROTTLED:
+                    adaptive.throttled(engine.now, self.rng.random())
+                else:
+                    adaptive.answered(engine.now)
+            if outcome is not Outcome.THROTTLED:
+                return outcome
+            if attempt >= model.attempts:
+                stats.gave_up[action] += 1
                 return outcome
             delay = model.backoff.delay(attempt, self.rng)
             if deadline_at is not None and engine.now + delay >= deadline_at:
+                stats.gave_up[action] += 1
                 return outcome
             yield delay

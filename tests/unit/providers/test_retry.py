@@ -20,7 +20,15 @@ from providers.errors import (
     ProviderError,
     Throttled,
 )
-from providers.ratelimit import ALLOCATE, MUTATING, RateLimiter, RateLimitTimeout
+from providers.ratelimit import (
+    ADAPTIVE,
+    ALLOCATE,
+    DESCRIBE,
+    MUTATING,
+    AdaptiveParams,
+    RateLimiter,
+    RateLimitTimeout,
+)
 from providers.retry import CallOutcome, CallPolicy
 from sandbox.clock import FakeClock
 
@@ -58,8 +66,15 @@ def make(
     deadline: float = 30.0,
     uniform: Callable[[float, float], float] = upper,
     shapes: RateLimitSettings | None = None,
+    adaptive: AdaptiveParams | None = None,
+    rng: Callable[[], float] = lambda: 0.0,
 ) -> CallPolicy:
-    limiter = RateLimiter.for_ec2(shapes or RATES, clock=clock, sleep=clock.sleep)
+    """A policy on the fake clock. The limiter's adaptive rate is off unless asked for: most
+    tests here are about one call's retries, and the adaptive rate has tests of its own
+    (below, and in test_ratelimit)."""
+    limiter = RateLimiter.for_ec2(
+        shapes or RATES, clock=clock, sleep=clock.sleep, adaptive=adaptive, rng=rng
+    )
     return CallPolicy(limiter, attempts, deadline, clock=clock, sleep=clock.sleep, uniform=uniform)
 
 
@@ -263,3 +278,79 @@ def test_a_failing_observer_never_breaks_the_cloud_call(caplog):
     with caplog.at_level(logging.ERROR):
         assert policy.call("DescribeInstances", Script([])) == "ok"
     assert "observer failed on DescribeInstances" in caplog.text
+
+
+# -- the adaptive rate: what a throttle teaches the calls after it ------------------------
+
+
+def test_without_throttles_the_adaptive_rate_changes_nothing():
+    plain, learning = FakeClock(), FakeClock()
+    errors = [CloudUnavailable("503"), CloudUnavailable("503")]
+    for clock, adaptive in ((plain, None), (learning, ADAPTIVE)):
+        policy = make(clock, adaptive=adaptive)
+        for _ in range(20):
+            policy.call("AssignPrivateIpAddresses", Script([]))
+        policy.call("AssignPrivateIpAddresses", Script(list(errors)))
+    assert learning.slept == plain.slept == [pytest.approx(0.2), pytest.approx(0.4)]
+    assert learning.now() == plain.now()
+
+
+def test_a_throttled_retry_waits_for_the_classs_cut_rate_then_succeeds():
+    clock = FakeClock()
+    policy = make(clock, adaptive=ADAPTIVE)
+    assert policy.call("AssignPrivateIpAddresses", Script([Throttled("slow")])) == "ok"
+    # one attempt in the 2 s window: 0.5/s measured, cut to 0.25 x 0.5 = 0.125/s: the retry
+    # comes 8 s after the throttle (no jitter drawn): the 0.2 s backoff, then 7.8 s more
+    assert clock.slept == [pytest.approx(0.2), pytest.approx(7.8)]
+    assert policy.limiter.stats().classes[ALLOCATE].throttles == 1
+
+
+def test_the_lesson_outlives_the_call_but_only_for_its_class():
+    clock = FakeClock()
+    policy = make(clock, adaptive=ADAPTIVE, attempts=1)
+    with pytest.raises(Throttled):
+        policy.call("AssignPrivateIpAddresses", Script([Throttled("slow")]))
+    assert clock.slept == []
+    policy.call("DescribeNetworkInterfaces", Script([]))  # another class: at once
+    policy.call("AttachNetworkInterface", Script([]))
+    assert clock.slept == []
+    policy.call("CreateNetworkInterface", Script([]))  # same class: waits its token
+    assert clock.slept == [pytest.approx(8.0)]
+    assert policy.limiter.stats().classes[DESCRIBE].throttles == 0
+
+
+def test_a_retry_whose_token_comes_after_the_deadline_fails_without_asking_again():
+    clock = FakeClock()
+    policy = make(clock, adaptive=ADAPTIVE, deadline=5.0)
+    fn = Script([Throttled("slow", code="RequestLimitExceeded")] * 5)
+    with pytest.raises(RateLimitTimeout) as raised:
+        policy.call("AssignPrivateIpAddresses", fn)
+    assert fn.calls == 1  # the 8 s wait is past the 5 s deadline: EC2 is not asked again
+    assert raised.value.operation == "AssignPrivateIpAddresses"
+    assert isinstance(raised.value, Throttled)  # the pool loop sees a throttled call
+    stats = policy.limiter.stats().classes[ALLOCATE]
+    assert (stats.throttles, stats.timeouts) == (1, 1)
+
+
+def test_repeated_throttles_slow_the_class_down_further():
+    clock = FakeClock()
+    policy = make(clock, adaptive=ADAPTIVE, attempts=3, deadline=600.0)
+    fn = Script([Throttled("slow")] * 2)
+    assert policy.call("AssignPrivateIpAddresses", fn) == "ok"
+    # 0.125/s after the first throttle (8 s), then 0.25 x 0.125 = 0.03125/s (32 s)
+    assert clock.slept == [
+        pytest.approx(0.2),
+        pytest.approx(7.8),
+        pytest.approx(0.4),
+        pytest.approx(31.6),
+    ]
+
+
+def test_answers_that_are_not_throttles_never_cut_the_rate():
+    clock = FakeClock()
+    policy = make(clock, adaptive=ADAPTIVE)
+    policy.call("AssignPrivateIpAddresses", Script([CloudUnavailable("503")] * 3))
+    with pytest.raises(CapacityExhausted):
+        policy.call("AssignPrivateIpAddresses", Script([CapacityExhausted("full")]))
+    adaptive = policy.limiter.adaptive(ALLOCATE)
+    assert adaptive is not None and not adaptive.limited

@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from tests.unit.warmpool.sim.support import node
 from warmpool.sim import (
+    AWS_SDK,
     NAIVE,
+    AnchorPolicy,
     CloudModel,
     OurPolicy,
     Shape,
@@ -18,6 +20,7 @@ from warmpool.sim import (
     simulate,
 )
 from warmpool.sim import cloud as ec2
+from warmpool.sim.herd import throttle_floor
 
 
 def test_a_herd_with_our_client_is_throttled_far_less_than_with_a_naive_one():
@@ -72,3 +75,30 @@ def test_limiters_whose_shapes_add_up_to_the_accounts_are_never_throttled(nodes,
         storm, OurPolicy(client=shares(nodes)), node(), cloud=SMALL_ACCOUNT, seed=seed
     )
     assert report.throttled == 0
+
+
+def test_the_floor_replays_each_nodes_first_request_against_a_full_bucket():
+    cloud = CloudModel(buckets={ec2.ASSIGN: Shape(2, 1.0)})
+    # two at once take the burst, the third finds none, 1 s later one token is back
+    assert throttle_floor({ec2.ASSIGN: [0.0, 0.0, 0.0, 1.0, 1.0]}, cloud) == 2
+    # each bucket on its own: the describe bucket (100) serves all five
+    assert throttle_floor({ec2.DESCRIBE_ENIS: [0.0] * 5}, cloud) == 0
+
+
+def test_a_herd_with_our_adaptive_client_stays_near_the_floor_and_far_below_the_others():
+    ours = herd(OurPolicy(), node(), nodes=400, window=24.0)
+    naive = herd(OurPolicy(client=NAIVE), node(), nodes=400, window=24.0)
+    anchor = herd(AnchorPolicy(), node(), nodes=400, window=24.0, client=AWS_SDK)
+    assert ours.floor == naive.floor > 0
+    assert ours.floor <= ours.throttled <= 3 * ours.floor
+    assert ours.throttled < anchor.throttled < naive.throttled
+    assert ours.without_address == 0
+    # what the pool loop sees: calls failed for throttling, mostly refused by our own limiter
+    assert ours.refused <= ours.gave_up
+    assert ours.first_address.max < 2 * naive.first_address.max
+
+
+def test_without_the_adaptive_rate_the_herd_is_throttled_many_times_more():
+    adaptive = herd(OurPolicy(), node(), nodes=200, window=12.0)
+    plain = herd(OurPolicy(client=our_client(adaptive=None)), node(), nodes=200, window=12.0)
+    assert adaptive.throttled * 3 < plain.throttled
