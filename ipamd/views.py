@@ -236,6 +236,8 @@ class DaemonView:
                     "waits": s.waits,
                     "waited_seconds": round(s.waited_seconds, 6),
                     "timeouts": s.timeouts,
+                    "throttles": s.throttles,
+                    "adaptive_rate": s.adaptive_rate,
                 }
                 for name, s in sorted(limiter.classes.items())
             ]

@@ -500,7 +500,9 @@ def test_cloud_shows_per_action_counts_the_last_success_the_errors_and_the_limit
     node = make_node()
     node.cloud.limiter = lambda: RateLimiterStats(
         {
-            "mutate": ClassStats(acquired=2, waits=1, waited_seconds=0.1234567, timeouts=0),
+            "mutate": ClassStats(
+                acquired=2, waits=1, waited_seconds=0.1234567, throttles=3, adaptive_rate=0.5
+            ),
             "describe": ClassStats(acquired=14),
         }
     )
@@ -534,8 +536,24 @@ def test_cloud_shows_per_action_counts_the_last_success_the_errors_and_the_limit
         },
     ]
     assert cloud["limiter"] == [
-        {"class": "describe", "acquired": 14, "waits": 0, "waited_seconds": 0.0, "timeouts": 0},
-        {"class": "mutate", "acquired": 2, "waits": 1, "waited_seconds": 0.123457, "timeouts": 0},
+        {
+            "class": "describe",
+            "acquired": 14,
+            "waits": 0,
+            "waited_seconds": 0.0,
+            "timeouts": 0,
+            "throttles": 0,
+            "adaptive_rate": None,
+        },
+        {
+            "class": "mutate",
+            "acquired": 2,
+            "waits": 1,
+            "waited_seconds": 0.123457,
+            "timeouts": 0,
+            "throttles": 3,
+            "adaptive_rate": 0.5,
+        },
     ]
     first, last = cloud["recent_errors"]
     assert set(first) == ERROR_KEYS
