@@ -1,6 +1,6 @@
 """The daemon's Kubernetes layer: what the node and the pods on it tell the pool.
 
-- ``api``: the one edge to the API server (the ``kubernetes`` client); every call it makes
+- ``api``: the one edge to the API server, over ``transport`` (urllib3); every call it makes
   is one RBAC verb, and its errors become ``errors`` types there and nowhere else.
 - ``reflector``: list-then-watch loops that keep a local copy in sync, with backoff and 410
   handling.

@@ -1,6 +1,7 @@
 """The cloud SDKs are imported only on their own paths: google-cloud-compute costs about a
-second, so an AWS node (and vpc-ipamd --check-config, and the CNI plugin) never loads it; the
-kubernetes client only when the Kubernetes layer is on (MY_NODE_NAME)."""
+second, so an AWS node (and vpc-ipamd --check-config, and the CNI plugin) never loads it. The
+official kubernetes client is loaded by nothing the daemon runs, its Kubernetes layer
+included (ipamd/k8s speaks HTTP with urllib3)."""
 
 from __future__ import annotations
 
@@ -32,5 +33,5 @@ def test_the_gce_path_does_not_load_boto3():
     assert loaded_after("import providers.gce.factory") == {"google.cloud.compute_v1"}
 
 
-def test_the_kubernetes_client_loads_only_with_the_kubernetes_layer():
-    assert loaded_after("import ipamd.k8s.layer") == {"kubernetes"}
+def test_the_kubernetes_layer_does_not_load_the_kubernetes_client():
+    assert loaded_after("import ipamd.k8s.layer, ipamd.k8s.api") == set()
