@@ -218,8 +218,7 @@ def run(
 
 
 def _kubernetes(settings: Settings, store: Datastore) -> KubernetesLayer | None:
-    """The Kubernetes layer when MY_NODE_NAME is set; the kubernetes client is imported only
-    then (it costs a few hundred milliseconds)."""
+    """The Kubernetes layer when MY_NODE_NAME is set; its modules are imported only then."""
     if not settings.kubernetes.enabled:
         return None
     from ipamd.k8s.api import KubeApi  # noqa: PLC0415

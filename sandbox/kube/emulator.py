@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import kubernetes.client
-
 from sandbox.kube import objects
 from sandbox.kube.api import KubeApi
 from sandbox.kube.objects import KINDS, Obj
@@ -79,12 +77,17 @@ class KubeEmulator:
         return f"http://127.0.0.1:{self.port}"
 
     def configuration(self) -> Any:
-        """A ``kubernetes.client.Configuration`` for this server (no auth, no retries)."""
+        """A ``kubernetes.client.Configuration`` for this server (no auth, no retries), for
+        tests that check the emulator against the official client (the dev extra's)."""
+        import kubernetes.client  # noqa: PLC0415
+
         configuration = kubernetes.client.Configuration(host=self.url)
         configuration.retries = 0
         return configuration
 
     def api_client(self) -> Any:
+        import kubernetes.client  # noqa: PLC0415
+
         return kubernetes.client.ApiClient(self.configuration())
 
     # --- switches ---------------------------------------------------------------------------
