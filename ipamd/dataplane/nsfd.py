@@ -9,7 +9,8 @@ used, so the namespace checked is the namespace wired.
 
 A netlink socket for another namespace is made by a short-lived thread that calls setns()
 (which moves only the calling thread), opens the socket and ends; the socket keeps that
-namespace for life and is handed to pyroute2. Not pyroute2's own ``netns=``, which forks a
+namespace for life and is handed to pyroute2 (``netlink``) or to ``rawnl`` (``channel``, the
+per-pod path). Not pyroute2's own ``netns=``, which forks a
 child to do it: forking a multi-threaded daemon can leave the child blocked forever on a
 lock another thread held at the fork (seen: an ADD that never answered, and an orphaned
 child left behind).
@@ -28,6 +29,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from pyroute2 import IPRoute
+
+from ipamd.dataplane import rawnl
 
 NS_GET_NSTYPE = 0xB703
 """ioctl on a namespace file: returns its CLONE_NEW* type (linux/nsfs.h, Linux 4.11+)."""
@@ -121,6 +124,20 @@ def netlink(netns: str | int | None) -> IPRoute:
     fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
     try:
         return _netlink_in(fd)
+    finally:
+        os.close(fd)
+
+
+def channel(netns: str | int | None) -> rawnl.Channel:
+    """A raw rtnetlink channel (``rawnl``) in a namespace: None = ours, a name or path, or
+    an open fd. Never creates a namespace (a missing name is an error)."""
+    if netns is None:
+        return rawnl.Channel.here()
+    if isinstance(netns, int):
+        return rawnl.Channel(in_namespace(netns, rawnl.open_socket))
+    fd = os.open(netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return rawnl.Channel(in_namespace(fd, rawnl.open_socket))
     finally:
         os.close(fd)
 

@@ -14,13 +14,20 @@ What one pod gets (DESIGN.md section 5):
   to the primary address); with external SNAT, one ``from podIP lookup <table>``
   (docs/decisions.md, "Rule 1536 must depend on SNAT").
 
-``wire`` converges: a veth of the same attachment left by an earlier ADD is replaced, rules
-already present are kept (one of each), rules of ours for the address that say anything
-else are removed (say after the VPC gained a CIDR or the SNAT mode changed) and missing
-ones added, so a retried ADD succeeds. When a step fails, what the call created is
-removed before the error propagates. ``unwire`` deletes the host end (the pod end and the
-host route go with it) and the pod's rules, whatever their destinations; what is already
-gone is fine. ``check`` (in ``podcheck``) lists what drifted.
+``wire`` converges: a veth of the same attachment left by an earlier ADD is replaced, and
+the address's rules 512 and 1536 are replaced by the wanted ones (whatever an earlier ADD
+left, say before the VPC gained a CIDR or the SNAT mode changed), so a retried ADD
+succeeds. When a step fails, what the call created is removed before the error propagates.
+``unwire`` deletes the host end (the pod end and the host route go with it) and the pod's
+rules, whatever their destinations; what is already gone is fine. ``check`` (in
+``podcheck``) lists what drifted.
+
+Cost: the kernel is asked over ``rawnl`` (no pyroute2 on this path), and only for what
+this pod needs: links by name, the routes of one table through one link, one route lookup,
+rules deleted by selector. Nothing is listed whose size grows with the number of pods on
+the node, except the links, once in the daemon's life (the first DEL whose veth is not found
+by name looks for veths named under another prefix), and the rules in CHECK (and in a
+repeated ADD, which checks before it rebuilds): the kernel cannot select rules.
 """
 
 from __future__ import annotations
@@ -28,33 +35,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import socket
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
 
 from ipamd.dataplane import podcheck
-from ipamd.dataplane.nsfd import netlink, pod_netns
+from ipamd.dataplane.nsfd import channel, pod_netns
+from ipamd.dataplane.rawnl import Channel, Link
 from ipamd.dataplane.rtnl import (
+    FROM_POD_PRIORITY,
     GATEWAY,
-    NUD_PERMANENT,
     SCOPE_LINK,
+    TO_POD_PRIORITY,
     FromRule,
-    Msg,
     WiringFailed,
-    add_from_rule,
-    add_to_rule,
-    delete_link,
-    delete_link_at,
-    delete_rule,
     destination,
-    from_rule,
-    host_routes,
-    is_to_rule,
-    link,
-    links_with_alias,
-    pod_rules,
-    rule_table,
     step,
 )
 from ipamd.hostview import MAIN_TABLE, alias_for, key_from_alias
@@ -95,6 +89,11 @@ class KernelDataplane:
         self.host_netns = host_netns
         self.table_for = table_for
         self.secondary_destinations = secondary_destinations
+        self._renamed: dict[str, list[str]] | None = None
+        """Alias -> names of the veths of ours named under another prefix (an earlier
+        daemon's setting); read from one dump of the links at the first DEL whose veth is
+        not found by name. This daemon only ever names veths ``host_veth_name``, so none
+        are added later."""
 
     def from_rules(self, interface_id: str) -> list[FromRule]:
         """The rules 1536 an address of ``interface_id`` needs: none on the primary
@@ -122,8 +121,8 @@ class KernelDataplane:
         ``netns`` and WiringFailed (nothing of this call left behind) when a step fails."""
         veth = self.host_veth_name(allocation.key)
         undo: list[Callable[[], None]] = []
-        with pod_netns(netns, self.host_netns) as fd, netlink(self.host_netns) as host:
-            earlier = link(host, veth)
+        with pod_netns(netns, self.host_netns) as fd, channel(self.host_netns) as host:
+            earlier = host.link(veth)
             macs = self._intact(fd, allocation, earlier, netns=netns, ifname=ifname)
             try:
                 host_mac, pod_mac = macs or self._wire(
@@ -150,23 +149,23 @@ class KernelDataplane:
         }
 
     def _intact(
-        self, fd: int, allocation: Allocation, earlier: Msg | None, *, netns: str, ifname: str
+        self, fd: int, allocation: Allocation, earlier: Link | None, *, netns: str, ifname: str
     ) -> tuple[str, str] | None:
         """The MACs of an earlier, complete wiring of this attachment (a retried ADD whose
         answer was lost; ``earlier`` is its host veth), or None when there is none or
         anything of it drifted."""
         if earlier is None or podcheck.drift(self, allocation, netns, ifname):
             return None
-        with netlink(fd) as pod:
-            dev = link(pod, ifname)
-        return None if dev is None else (str(earlier.get("address")), str(dev.get("address")))
+        with channel(fd) as pod:
+            dev = pod.link(ifname)
+        return None if dev is None else (str(earlier.mac), str(dev.mac))
 
     def _wire(
         self,
-        host: Any,
+        host: Channel,
         fd: int,
         allocation: Allocation,
-        earlier: Msg | None,
+        earlier: Link | None,
         *,
         veth: str,
         ifname: str,
@@ -176,138 +175,166 @@ class KernelDataplane:
         with step(f"removing {veth} left by an earlier ADD of {key}"):
             self._clear_earlier(host, veth, key, earlier)
         with step(f"creating the veth {veth} with {ifname} in the pod namespace"):
-            host.link(
-                "add",
-                ifname=veth,
-                kind="veth",
-                mtu=self.pod_mtu,
-                peer={"ifname": ifname, "net_ns_fd": fd, "mtu": self.pod_mtu},
-            )
-        undo.append(lambda: delete_link(host, veth))
+            host.add_veth(veth, ifname, fd, self.pod_mtu)
+        undo.append(functools.partial(_delete_link, host, veth))
         with step(f"bringing {veth} up"):
-            created = link(host, veth)
+            created = host.link(veth)
             if created is None:
                 raise WiringFailed(f"{veth} vanished right after it was created")
-            index = created["index"]
-            host.link("set", index=index, ifalias=alias_for(key), state="up")
-            host_mac = str(created.get("address"))
-        with netlink(fd) as pod:
+            index = created.index
+            host.set_link(index, alias=alias_for(key))
+            host_mac = str(created.mac)
+        with channel(fd) as pod:
             pod_mac = self._wire_pod(pod, ifname, address, host_mac)
         with step(f"routing {address}/32 to {veth}"):
-            host.route(
-                "replace",
-                dst=address,
-                dst_len=32,
-                oif=index,
-                scope=SCOPE_LINK,
-                table=MAIN_TABLE,
-            )
+            host.add_route(address, 32, oif=index, scope=SCOPE_LINK, replace=True)
         wanted = self.from_rules(allocation.interface_id)
         with step(f"adding the policy rules of {address}"):
             self._converge_rules(host, address, wanted, undo)
         return host_mac, pod_mac
 
-    def _clear_earlier(self, host: Any, veth: str, key: AllocationKey, earlier: Msg | None) -> None:
+    def _clear_earlier(
+        self, host: Channel, veth: str, key: AllocationKey, earlier: Link | None
+    ) -> None:
         if earlier is None:
             return
-        alias = earlier.get("ifalias")
+        alias = earlier.alias
         owner = key_from_alias(alias)
-        if (alias and owner != key) or earlier.get(("linkinfo", "kind")) != "veth":
+        if (alias and owner != key) or earlier.kind != "veth":
             raise WiringFailed(
                 f"{veth} exists and is not a veth of {key} (alias {alias!r}); left alone"
             )
-        delete_link(host, veth)
+        host.delete_link(earlier.index)
 
-    def _wire_pod(self, pod: Any, ifname: str, address: str, host_mac: str) -> str:
+    def _wire_pod(self, pod: Channel, ifname: str, address: str, host_mac: str) -> str:
         with step(f"configuring {ifname} in the pod namespace"):
-            for held in pod.get_addr(family=socket.AF_INET):
-                if held.get("address") == address:
+            for held in pod.addresses():
+                if held.address == address:
                     raise WiringFailed(
                         f"{address} is already configured in the pod namespace "
-                        f"(interface index {held['index']})"
+                        f"(interface index {held.index})"
                     )
-            lo = link(pod, "lo")
-            if lo is not None:
-                pod.link("set", index=lo["index"], state="up")
-            dev = link(pod, ifname)
+            lo = pod.link("lo")
+            if lo is not None and not lo.up:
+                pod.set_link(lo.index)
+            dev = pod.link(ifname)
             if dev is None:
                 raise WiringFailed(f"{ifname} is missing from the pod namespace")
-            index = dev["index"]
-            pod.link("set", index=index, state="up")
-            pod.addr("add", index=index, address=address, prefixlen=32)
-            pod.route("add", dst=GATEWAY, dst_len=32, oif=index, scope=SCOPE_LINK)
-            pod.route("add", dst="0.0.0.0", dst_len=0, gateway=GATEWAY, oif=index)
-            pod.neigh("add", dst=GATEWAY, lladdr=host_mac, ifindex=index, state=NUD_PERMANENT)
-            return str(dev.get("address"))
+            index = dev.index
+            if not dev.up:
+                pod.set_link(index)
+            pod.add_address(index, address)
+            pod.add_route(GATEWAY, 32, oif=index, scope=SCOPE_LINK)
+            pod.add_route("0.0.0.0", 0, oif=index, gateway=GATEWAY)
+            pod.add_neighbour(index, GATEWAY, host_mac)
+            return str(dev.mac)
 
     def _converge_rules(
-        self, host: Any, address: str, wanted: list[FromRule], undo: list[Callable[[], None]]
+        self, host: Channel, address: str, wanted: list[FromRule], undo: list[Callable[[], None]]
     ) -> None:
-        """Rule 512 to main and the rules 1536 in ``wanted``: exactly one each; rules of
-        ours for the address that say anything else are removed first (the kernel refuses
-        a catch-all ``from`` rule while one with a ``to`` and the same table exists)."""
-        have_to = False
-        have_from: set[FromRule] = set()
-        for rule in pod_rules(host, address):
-            if is_to_rule(rule):
-                if have_to or rule_table(rule) != MAIN_TABLE:
-                    delete_rule(host, rule)
-                have_to = have_to or rule_table(rule) == MAIN_TABLE
-            else:
-                found = from_rule(rule)
-                if found in have_from or found not in wanted:
-                    delete_rule(host, rule)
-                else:
-                    have_from.add(found)
-        if not have_to:
-            add_to_rule(host, address)
-            undo.append(lambda: _delete_to_rules(host, address))
+        """Rule 512 to main and the rules 1536 in ``wanted``, exactly one each and nothing
+        else of ours for the address: whatever rules 512 and 1536 the address has are
+        deleted (the kernel can delete by selector, but not list one address's rules
+        without listing every rule of the node), then the wanted ones are added in order.
+        Deleting first also lets a catch-all ``from`` rule replace ones with a ``to`` and
+        the same table, which the kernel refuses to add beside them."""
+        delete_rules(host, address)
+        add_to_rule(host, address)
+        undo.append(functools.partial(_delete_to_rule, host, address))
         for each in wanted:
-            if each not in have_from:
-                add_from_rule(host, address, each)
-                undo.append(functools.partial(_delete_from_rule, host, address, each))
+            add_from_rule(host, address, each)
+            undo.append(functools.partial(_delete_from_rule, host, address, each))
 
     def unwire(self, key: AllocationKey, netns: str, *, address: IPv4Address | None = None) -> None:
         """Delete the attachment's host veth (found by name or alias) and the rules of its
         address: read from the veth's /32 route, or ``address`` when the veth is gone. Rules
         of an address now routed to another device are someone else's and stay. ``netns``
         is not needed (the pod end dies with the host end); empty or vanished is fine."""
-        with netlink(self.host_netns) as host:
+        with channel(self.host_netns) as host:
             name = self.host_veth_name(key)
-            veth = link(host, name)
+            veth = host.link(name)
             if veth is not None:
                 found = {name: veth}
-            else:
-                # named by another veth prefix (the setting changed since its ADD): find it
-                # by its alias, which costs a dump of every link, so only when the name fails
-                matches = links_with_alias(host, alias_for(key))
-                found = {str(m.get("ifname")): m for m in matches}
+            else:  # gone, or named under another prefix (the setting changed since its ADD)
+                found = {str(m.name): m for m in self._renamed_veths(host, key)}
             addresses = {str(address)} if address is not None else set()
             for name in sorted(found):
-                index = found[name]["index"]
-                addresses.update(host_routes(host, index))
-                delete_link_at(host, index)
+                index = found[name].index
+                addresses.update(
+                    str(route.dst)
+                    for route in host.routes(MAIN_TABLE, oif=index)
+                    if route.dst_len == 32 and route.dst
+                )
+                host.delete_link(index)
                 log.info("unwired %s: deleted %s", key, name)
-            routed = set(host_routes(host, None))
             for each in sorted(addresses):
-                if each in routed:
+                if routed_in_main(host, each):
                     log.warning("%s is routed to another device; its rules stay", each)
                     continue
-                for rule in pod_rules(host, each):
-                    delete_rule(host, rule)
+                delete_rules(host, each)
+
+    def _renamed_veths(self, host: Channel, key: AllocationKey) -> list[Link]:
+        """The veths of ``key`` named under another prefix, by their alias (see
+        ``_renamed``); each is looked up again by name, so one gone or renamed since is not
+        taken for it. Found ones are forgotten: the caller deletes them."""
+        alias = alias_for(key)
+        if self._renamed is None:
+            renamed: dict[str, list[str]] = {}
+            for each in host.links():
+                owner = key_from_alias(each.alias)
+                if owner is not None and each.alias and each.name != self.host_veth_name(owner):
+                    renamed.setdefault(each.alias, []).append(str(each.name))
+            self._renamed = renamed
+        found = [host.link(name) for name in self._renamed.pop(alias, [])]
+        return [each for each in found if each is not None and each.alias == alias]
 
     def check(self, allocation: Allocation, netns: str, ifname: str) -> list[str]:
         """What differs from a freshly wired pod, in plain sentences; [] when nothing."""
         return podcheck.drift(self, allocation, netns, ifname)
 
 
-def _delete_to_rules(host: Any, address: str) -> None:
-    for rule in pod_rules(host, address):
-        if is_to_rule(rule):
-            delete_rule(host, rule)
+def routed_in_main(host: Channel, address: str) -> bool:
+    """Whether the main table has a /32 route to ``address``: the entry the kernel's own
+    lookup reaches (``ip route get fibmatch``), which is main's for a pod address, as rule
+    512 (or main's own rule) sends it there."""
+    route = host.route_to(address)
+    return (
+        route is not None
+        and route.table == MAIN_TABLE
+        and route.dst_len == 32
+        and route.dst == address
+    )
 
 
-def _delete_from_rule(host: Any, address: str, wanted: FromRule) -> None:
-    for rule in pod_rules(host, address):
-        if not is_to_rule(rule) and from_rule(rule) == wanted:
-            delete_rule(host, rule)
+def add_to_rule(host: Channel, address: str) -> None:
+    """Rule 512 ``to <address> lookup main``."""
+    host.add_rule(TO_POD_PRIORITY, MAIN_TABLE, dst=IPv4Network(address))
+
+
+def add_from_rule(host: Channel, address: str, rule: FromRule) -> None:
+    """Rule 1536 ``from <address> [to <rule.dst>] lookup <rule.table>``."""
+    host.add_rule(FROM_POD_PRIORITY, rule.table, src=IPv4Network(address), dst=rule.dst)
+
+
+def delete_rules(host: Channel, address: str) -> None:
+    """Every rule 512 ``to <address>`` and 1536 ``from <address>``, whatever else they
+    say: each delete by selector removes one, until the kernel finds none."""
+    while host.delete_rule(TO_POD_PRIORITY, dst=IPv4Network(address)):
+        pass
+    while host.delete_rule(FROM_POD_PRIORITY, src=IPv4Network(address)):
+        pass
+
+
+def _delete_to_rule(host: Channel, address: str) -> None:
+    host.delete_rule(TO_POD_PRIORITY, MAIN_TABLE, dst=IPv4Network(address))
+
+
+def _delete_from_rule(host: Channel, address: str, wanted: FromRule) -> None:
+    host.delete_rule(FROM_POD_PRIORITY, wanted.table, src=IPv4Network(address), dst=wanted.dst)
+
+
+def _delete_link(host: Channel, name: str) -> None:
+    """Delete the link named ``name``; gone is fine."""
+    found = host.link(name)
+    if found is not None:
+        host.delete_link(found.index)

@@ -1,4 +1,6 @@
-"""Small rtnetlink queries and edits shared by wiring, unwiring and checking a pod.
+"""Pod wiring's shared vocabulary (priorities, ``FromRule``, ``WiringFailed``, ``step``) and
+the pyroute2 rule and link edits of the doctor's host audit (``ipamd.hostaudit``); wiring,
+unwiring and checking a pod talk to the kernel through ``rawnl`` instead.
 
 pyroute2 messages are dict-like: header fields by key (``msg["dst_len"]``), attributes by
 ``msg.get("dst")``. A rule's priority is absent (None) when it is 0. Everything here takes
@@ -16,6 +18,7 @@ from typing import Any, NamedTuple
 
 from pyroute2 import NetlinkError
 
+from ipamd.dataplane import rawnl
 from ipamd.hostview import MAIN_TABLE
 
 Msg = Any
@@ -27,7 +30,6 @@ TO_POD_PRIORITY = 512
 FROM_POD_PRIORITY = 1536
 SCOPE_LINK = 253
 NUD_PERMANENT = 0x80
-IFF_UP = 0x1
 GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV)
 """What the kernel answers when the thing to delete or read is already gone."""
 
@@ -59,6 +61,8 @@ def step(what: str) -> Iterator[None]:
         yield
     except NetlinkError as error:
         raise WiringFailed(f"{what}: {error.args[-1]} (errno {error.code})") from error
+    except rawnl.NetlinkError as error:
+        raise WiringFailed(f"{what}: {error.strerror} (errno {error.errno})") from error
     except OSError as error:
         raise WiringFailed(f"{what}: {error.strerror or error}") from error
 
@@ -80,25 +84,6 @@ def link(ipr: Any, name: str) -> Msg | None:
             return None
         raise
     return found[0] if found else None
-
-
-def links_with_alias(ipr: Any, alias: str) -> list[Msg]:
-    return [msg for msg in ipr.get_links() if msg.get("ifalias") == alias]
-
-
-def is_up(msg: Msg) -> bool:
-    return bool(msg["flags"] & IFF_UP)
-
-
-def host_routes(ipr: Any, index: int | None) -> list[str]:
-    """Destinations of /32 routes of the main table through link ``index`` (None: any)."""
-    return [
-        str(route.get("dst"))
-        for route in ipr.get_routes(family=socket.AF_INET, table=MAIN_TABLE)
-        if route["dst_len"] == 32
-        and route.get("dst")
-        and (index is None or route.get("oif") == index)
-    ]
 
 
 def rule_table(rule: Msg) -> int:

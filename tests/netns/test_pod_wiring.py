@@ -11,6 +11,7 @@ from ipaddress import IPv4Network
 import pytest
 
 from ipamd.dataplane.pod import KernelDataplane
+from ipamd.dataplane.rawnl import NAMES, NLM_F_DUMP, Channel
 from ipamd.hostview import alias_for, scan_host
 from tests.netns.conftest import in_netns, ip, ip_json
 from tests.netns.pods import (
@@ -222,6 +223,53 @@ def test_unwire_finds_the_veth_by_alias(netns, make_netns):
     old.wire(pod_b, path(pod), "eth0")
     kernel_dataplane(netns, "eni").unwire(pod_b.key, "")
     assert snapshot(netns) == before
+
+
+def test_unwire_finds_veths_of_another_prefix_after_the_first_miss(netns, make_netns):
+    pods = [make_netns("pod"), make_netns("pod")]
+    before = snapshot(netns)
+    old = kernel_dataplane(netns, "pod")
+    wired = [allocation("10.0.1.5", "aaa"), allocation("10.0.2.7", "bbb", SECONDARY)]
+    for alloc, pod in zip(wired, pods, strict=True):
+        old.wire(alloc, path(pod), "eth0")
+    new = kernel_dataplane(netns, "eni")
+    new.unwire(wired[0].key, "")  # the first miss reads every link once
+    assert link_named(netns, old.host_veth_name(wired[1].key)) is not None
+    new.unwire(wired[1].key, "")
+    assert snapshot(netns) == before
+
+
+def test_adds_and_dels_list_nothing_that_grows_with_the_pods_on_the_node(
+    netns, make_netns, dp, monkeypatch
+):
+    """Per pod, the kernel is asked about that pod's pieces only: the dumps are the pod's
+    own addresses (ADD) and the routes through its veth (DEL); a DEL of a veth already
+    gone lists the links once for the daemon's life, to find veths named under another
+    prefix, and never again."""
+    dumps: list[str] = []
+    exchange = Channel._exchange
+
+    def spy(self: Channel, msg_type: int, flags: int, body: bytes) -> list[bytes]:
+        if flags & NLM_F_DUMP == NLM_F_DUMP:
+            dumps.append(NAMES[msg_type])
+        return exchange(self, msg_type, flags, body)
+
+    monkeypatch.setattr(Channel, "_exchange", spy)
+    pod = make_netns("pod")
+    pod_b = allocation("10.0.2.7", interface=SECONDARY)
+    dp.wire(pod_b, path(pod), "eth0")
+    assert dumps == ["GETADDR"]
+    del dumps[:]
+    dp.unwire(pod_b.key, path(pod), address=pod_b.address)
+    assert dumps == ["GETROUTE"]
+    del dumps[:]
+    dp.unwire(pod_b.key, path(pod))
+    assert dumps == ["GETLINK"]
+    del dumps[:]
+    dp.unwire(pod_b.key, path(pod), address=pod_b.address)
+    dp.unwire(pod_b.key, path(pod))
+    assert dumps == []
+    assert rules_of(netns, "10.0.2.7") == []
 
 
 def test_unwire_with_the_address_removes_rules_left_without_a_veth(netns, make_netns, dp):

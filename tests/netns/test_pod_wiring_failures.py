@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import errno
 from ipaddress import IPv4Network
-from typing import Any
 
 import pytest
-from pyroute2 import NetlinkError
 
 from ipamd.dataplane.nsfd import NotANetworkNamespace
-from ipamd.dataplane.pod import KernelDataplane
-from ipamd.dataplane.rtnl import FromRule, WiringFailed, add_from_rule
+from ipamd.dataplane.pod import KernelDataplane, add_from_rule
+from ipamd.dataplane.rawnl import Channel, NetlinkError
+from ipamd.dataplane.rtnl import FromRule, WiringFailed
 from ipamd.hostview import alias_for
 from ipamd.model import AllocationKey
 from tests.netns.conftest import ip, ip_json
@@ -146,10 +145,10 @@ def test_unknown_destinations_leave_nothing_behind(netns, make_netns):
 def test_a_failed_second_from_rule_leaves_nothing_behind(netns, make_netns, dp, monkeypatch):
     added: list[FromRule] = []
 
-    def second_fails(ipr: Any, address: str, rule: FromRule) -> None:
+    def second_fails(host: Channel, address: str, rule: FromRule) -> None:
         if added:
-            raise NetlinkError(errno.ENOBUFS, "No buffer space available")
-        add_from_rule(ipr, address, rule)
+            raise NetlinkError(errno.ENOBUFS, "NEWRULE")
+        add_from_rule(host, address, rule)
         added.append(rule)
 
     monkeypatch.setattr("ipamd.dataplane.pod.add_from_rule", second_fails)
