@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from urllib.parse import urlsplit
 
 from cni import client
 from cni.wire import HealthArgs
+from ipamd.installer import build_plugin
 from sandbox import kubenodes
 from sandbox.clouds import AwsCloud, GceCloud, SandboxCloud
 from sandbox.daemonproc import DaemonProcess
@@ -200,7 +200,7 @@ class Sandbox:
             Kubelet(
                 netns,
                 self.network_conf(daemon),
-                plugin=plugin_argv(),
+                plugin=plugin_argv(self.run_dir / "cni-bin"),
                 pod_prefix=f"{self.prefix}-{name}p",
                 kube=self.kube,
                 node_name=name,
@@ -308,10 +308,13 @@ def _cloud(options: SandboxOptions) -> SandboxCloud:
     raise ValueError(f"unknown provider {options.provider!r}: expected aws or gce")
 
 
-def plugin_argv() -> list[str]:
-    """The vpc-cni console script beside this interpreter, else the module."""
-    script = Path(sys.executable).parent / "vpc-cni"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cni.main"]
+def plugin_argv(bin_dir: Path) -> list[str]:
+    """vpc-cni installed into ``bin_dir`` exactly as the DaemonSet installs it on a node
+    (ipamd.installer: the package beside a launcher that runs ``python3 -I -S`` from the
+    runtime's PATH), so the demo and the benchmarks exec what a kubelet execs."""
+    target = bin_dir / "vpc-cni"
+    build_plugin(target)
+    return [str(target)]
 
 
 def _target(url: str) -> tuple[str, int]:
