@@ -42,7 +42,11 @@ from config import Settings
 PLUGIN_NAME = "vpc-cni"
 SHELL = "/bin/sh"
 PYTHON_FLAGS = ("-I", "-S")
-CNI_VERSION = "1.1.0"
+CNI_VERSION = "1.0.0"
+"""The conflist's ``cniVersion``: what a libcni older than 1.2 (podman 4.x, containerd 1.6)
+uses, and it cannot parse a 1.1.0 result (tests/e2e/test_podman.py found it)."""
+CNI_VERSIONS = ("1.0.0", "1.1.0")
+"""The conflist's ``cniVersions`` (CNI 1.1): libcni 1.2 and later run the highest of them."""
 NETWORK_NAME = "vpc-ipam"
 
 
@@ -140,7 +144,12 @@ def conflist_for(settings: Settings) -> dict[str, Any]:
     ]
     if cni_settings.portmap:
         plugins.append({"type": "portmap", "capabilities": {"portMappings": True}, "snat": True})
-    return {"cniVersion": CNI_VERSION, "name": NETWORK_NAME, "plugins": plugins}
+    return {
+        "cniVersion": CNI_VERSION,
+        "cniVersions": list(CNI_VERSIONS),
+        "name": NETWORK_NAME,
+        "plugins": plugins,
+    }
 
 
 def install_from_settings(settings: Settings) -> Path | None:

@@ -7,7 +7,9 @@ set -euo pipefail
 if [ "$#" -gt 0 ]; then
   packages=("$@")
 else
-  packages=(iproute2 nftables containernetworking-plugins)  # the last: bench smoke tests
+  # containernetworking-plugins: the bench smoke tests; podman, runc, busybox-static: the
+  # runtime test (tests/e2e/test_podman.py: podman 4.x over CNI, a busybox image it imports)
+  packages=(iproute2 nftables containernetworking-plugins podman runc busybox-static)
 fi
 
 missing=()

@@ -256,5 +256,5 @@ def test_the_installed_conflist_configures_the_plugin(runtime: Runtime, daemon: 
 
     result = added(runtime, conf, "c1")
 
-    assert result["cniVersion"] == "1.1.0" and "version" not in result["ips"][0]
+    assert result["cniVersion"] == "1.0.0" and "version" not in result["ips"][0]
     assert (daemon.workdir / "cni.log").read_text().count("\n") == 1

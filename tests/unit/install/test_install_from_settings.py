@@ -48,9 +48,12 @@ def test_deploy_conflist_is_the_conflist_of_the_default_settings():
     )
 
 
-def test_default_conflist_is_vpc_cni_then_portmap_at_1_1_0_with_the_daemon_defaults():
+def test_default_conflist_is_vpc_cni_then_portmap_at_1_0_0_or_1_1_0_with_the_daemon_defaults():
     conflist = conflist_for(load_settings({}))
-    assert (conflist["cniVersion"], conflist["name"]) == ("1.1.0", "vpc-ipam")
+    # libcni < 1.2 (podman 4.x) reads cniVersion and cannot parse a 1.1.0 result; newer
+    # libcni runs the highest of cniVersions
+    assert (conflist["cniVersion"], conflist["name"]) == ("1.0.0", "vpc-ipam")
+    assert conflist["cniVersions"] == ["1.0.0", "1.1.0"]
     vpc_cni, portmap = conflist["plugins"]
     assert vpc_cni == {
         "type": "vpc-cni",
@@ -176,8 +179,8 @@ def test_installed_plugin_accepts_the_generated_conflist(tmp_path: Path):
     )
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout)
-    assert reply["cniVersion"] == "1.1.0"
-    assert "1.1.0" in reply["supportedVersions"]
+    assert reply["cniVersion"] == "1.0.0"  # the conflist's, as libcni hands it on
+    assert {"1.0.0", "1.1.0"} <= set(reply["supportedVersions"])
     assert done.stderr == b""
     (line,) = log_file.read_text().splitlines()  # the plugin read logFile from the conflist
     assert " VERSION " in line and line.endswith(" ok")
