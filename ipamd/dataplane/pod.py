@@ -39,8 +39,9 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from ipamd.dataplane import podcheck
+from ipamd.dataplane.nlmsg import Link
 from ipamd.dataplane.nsfd import channel, pod_netns
-from ipamd.dataplane.rawnl import Channel, Link
+from ipamd.dataplane.rawnl import Channel
 from ipamd.dataplane.rtnl import (
     FROM_POD_PRIORITY,
     GATEWAY,

@@ -9,8 +9,9 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
+from ipamd.dataplane.nlmsg import Link, Rule
 from ipamd.dataplane.nsfd import NotANetworkNamespace, channel, pod_netns
-from ipamd.dataplane.rawnl import Channel, Link, Rule
+from ipamd.dataplane.rawnl import Channel
 from ipamd.dataplane.rtnl import (
     FROM_POD_PRIORITY,
     GATEWAY,

@@ -10,8 +10,9 @@ from ipaddress import IPv4Network
 
 import pytest
 
+from ipamd.dataplane.nlmsg import NAMES, NLM_F_DUMP
 from ipamd.dataplane.pod import KernelDataplane
-from ipamd.dataplane.rawnl import NAMES, NLM_F_DUMP, Channel
+from ipamd.dataplane.rawnl import Channel
 from ipamd.hostview import alias_for, scan_host
 from tests.netns.conftest import in_netns, ip, ip_json
 from tests.netns.pods import (

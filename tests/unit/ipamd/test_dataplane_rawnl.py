@@ -1,4 +1,4 @@
-"""rawnl's wire format and its answers, without a kernel: a socket that replays datagrams."""
+"""rawnl and nlmsg without a kernel: a socket that replays datagrams."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from ipamd.dataplane import rawnl
+from ipamd.dataplane import nlmsg, rawnl
 
 HDR = struct.Struct("=IHHII")
 
@@ -46,11 +46,11 @@ class ReplaySocket:
 
 
 def error(code: int) -> tuple[int, int, bytes]:
-    return (rawnl.NLMSG_ERROR, 0, struct.pack("=i", code) + bytes(16))
+    return (nlmsg.NLMSG_ERROR, 0, struct.pack("=i", code) + bytes(16))
 
 
 def done(flags: int = 0) -> tuple[int, int, bytes]:
-    return (rawnl.NLMSG_DONE, flags, struct.pack("=i", 0))
+    return (nlmsg.NLMSG_DONE, flags, struct.pack("=i", 0))
 
 
 def rule_message(priority: int, table: int, src: str | None, dst: str | None) -> bytes:
@@ -59,21 +59,21 @@ def rule_message(priority: int, table: int, src: str | None, dst: str | None) ->
         table,
         None if src is None else IPv4Network(f"{src}/32"),
         None if dst is None else IPv4Network(f"{dst}/32"),
-        rawnl.FR_ACT_TO_TBL,
+        nlmsg.FR_ACT_TO_TBL,
     )
 
 
 def test_attributes_are_padded_to_four_bytes_and_read_back():
-    data = rawnl.attr_str(rawnl.IFLA_IFNAME, "eth0") + rawnl.attr_u32(rawnl.IFLA_MTU, 1400)
+    data = nlmsg.attr_str(nlmsg.IFLA_IFNAME, "eth0") + nlmsg.attr_u32(nlmsg.IFLA_MTU, 1400)
     assert len(data) == 12 + 8  # 4 + "eth0\0" padded to 8, then 4 + 4
-    found = rawnl.parse_attrs(data)
-    assert found[rawnl.IFLA_IFNAME] == b"eth0\0"
-    assert struct.unpack("=I", found[rawnl.IFLA_MTU]) == (1400,)
+    found = nlmsg.parse_attrs(data)
+    assert found[nlmsg.IFLA_IFNAME] == b"eth0\0"
+    assert struct.unpack("=I", found[nlmsg.IFLA_MTU]) == (1400,)
 
 
 def test_a_rule_request_reads_back_as_the_rule_it_asks_for():
-    rule = rawnl.parse_rule(rule_message(1536, 3, "10.0.2.7", None))
-    assert rule == rawnl.Rule(1536, 3, "10.0.2.7", 32, None, 0)
+    rule = nlmsg.parse_rule(rule_message(1536, 3, "10.0.2.7", None))
+    assert rule == nlmsg.Rule(1536, 3, "10.0.2.7", 32, None, 0)
 
 
 def test_an_error_answer_is_raised_with_its_errno():
@@ -99,16 +99,16 @@ def test_an_interrupted_dump_is_asked_again_and_filtered_by_address():
     ours = rule_message(512, 254, None, "10.0.2.7")
     other = rule_message(512, 254, None, "10.0.2.8")
     sock = ReplaySocket(
-        [(rawnl.RTM_NEWRULE, rawnl.NLM_F_MULTI | rawnl.NLM_F_DUMP_INTR, ours), done()],
-        [(rawnl.RTM_NEWRULE, rawnl.NLM_F_MULTI, other), (rawnl.RTM_NEWRULE, 2, ours), done()],
+        [(nlmsg.RTM_NEWRULE, nlmsg.NLM_F_MULTI | nlmsg.NLM_F_DUMP_INTR, ours), done()],
+        [(nlmsg.RTM_NEWRULE, nlmsg.NLM_F_MULTI, other), (nlmsg.RTM_NEWRULE, 2, ours), done()],
     )
     channel = rawnl.Channel(sock)  # type: ignore[arg-type]
-    assert channel.rules_of("10.0.2.7") == [rawnl.Rule(512, 254, None, 0, "10.0.2.7", 32)]
+    assert channel.rules_of("10.0.2.7") == [nlmsg.Rule(512, 254, None, 0, "10.0.2.7", 32)]
     assert len(sock.sent) == 2
 
 
 def test_a_dump_interrupted_every_time_fails():
-    answer = [(rawnl.RTM_NEWRULE, rawnl.NLM_F_DUMP_INTR, b""), done()]
+    answer = [(nlmsg.RTM_NEWRULE, nlmsg.NLM_F_DUMP_INTR, b""), done()]
     sock = ReplaySocket(*[answer] * rawnl.DUMP_ATTEMPTS)
     channel = rawnl.Channel(sock)  # type: ignore[arg-type]
     with pytest.raises(rawnl.NetlinkError) as raised:
