@@ -20,11 +20,22 @@ if TYPE_CHECKING:
 # (ASCII only). Sets rather than ``re``: importing ``re`` costs the binary milliseconds.
 ALPHANUMERIC = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 NAME_CHARACTERS = ALPHANUMERIC | frozenset("_.-")
+MAX_NAME_LENGTH = 256
+"""Longest network name or container id accepted. The spec sets no limit; runtimes use 64
+(podman, CRI-O) to 76 (containerd) characters. A bound keeps a runaway value from reaching
+the daemon's checkpoint and logs, or overflowing a wire message (which would be code 999)."""
 
 
 def is_valid_cni_name(value: str) -> bool:
     """True if ``value`` obeys the spec's rule for network names and container ids."""
     return value[:1] in ALPHANUMERIC and NAME_CHARACTERS.issuperset(value)
+
+
+def name_length_problem(value: str) -> str | None:
+    """Why ``value`` is too long for a network name or container id, or None."""
+    if len(value) > MAX_NAME_LENGTH:
+        return f"{len(value)} characters long; at most {MAX_NAME_LENGTH} are allowed"
+    return None
 
 
 def type_name(value: object) -> str:

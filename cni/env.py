@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from cni._base import Record, is_valid_cni_name
+from cni._base import Record, is_valid_cni_name, name_length_problem
 from cni.errors import INVALID_ENVIRONMENT_VARIABLES, CniError
 
 TYPE_CHECKING = False
@@ -42,6 +42,7 @@ COMMAND_VARIABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Linux's dev_valid_name(): shorter than IFNAMSIZ (16) bytes, not "." or "..", and no '/',
 # ':' or byte the kernel's isspace() accepts (which includes 0xA0 in its Latin-1 table).
 IFNAME_MAX_BYTES = 15
+MAX_PATH = 4096  # PATH_MAX, for CNI_NETNS
 _KERNEL_SPACE_BYTES = frozenset(b" \t\n\v\f\r\xa0")
 
 
@@ -98,11 +99,18 @@ def parse_cni_env(environ: Mapping[str, str]) -> CniEnv:
     values = {name: environ.get(name, "") for name in required + optional}
 
     container_id = values.get(CNI_CONTAINERID, "")
-    if container_id and not is_valid_cni_name(container_id):
+    if container_id and (too_long := name_length_problem(container_id)):
+        invalid[CNI_CONTAINERID] = f"{container_id[:40]!r}... is {too_long}"
+    elif container_id and not is_valid_cni_name(container_id):
         invalid[CNI_CONTAINERID] = (
             f"{container_id!r} has invalid characters (must start with a letter or digit, "
             "then letters, digits, '_', '.' or '-')"
         )
+    netns = values.get(CNI_NETNS, "")
+    if "\x00" in netns:
+        invalid[CNI_NETNS] = f"{netns!r} contains a NUL character"
+    elif len(netns.encode("utf-8", "surrogateescape")) > MAX_PATH:
+        invalid[CNI_NETNS] = f"{netns[:40]!r}... is longer than a path may be ({MAX_PATH} bytes)"
     ifname = values.get(CNI_IFNAME, "")
     if ifname:
         problem = interface_name_problem(ifname)
@@ -111,6 +119,7 @@ def parse_cni_env(environ: Mapping[str, str]) -> CniEnv:
     args: tuple[tuple[str, str], ...] = ()
     try:
         args = parse_cni_args(values.get(CNI_ARGS, ""))
+        pod_args_problem(args)
     except ValueError as exc:
         invalid[CNI_ARGS] = str(exc)
 
@@ -120,7 +129,7 @@ def parse_cni_env(environ: Mapping[str, str]) -> CniEnv:
     return CniEnv(
         command,
         container_id=container_id,
-        netns=values.get(CNI_NETNS, ""),
+        netns=netns,
         ifname=ifname,
         args=args,
         path=path,
@@ -132,6 +141,8 @@ def interface_name_problem(name: str) -> str | None:
     raw = name.encode("utf-8", "surrogateescape")
     if not raw:
         return "interface name is empty"
+    if b"\x00" in raw:
+        return f"{name!r} contains a NUL character"
     if len(raw) > IFNAME_MAX_BYTES:
         return f"{name!r} is {len(raw)} bytes long; Linux allows at most {IFNAME_MAX_BYTES}"
     if name in (".", ".."):
@@ -162,6 +173,33 @@ def parse_cni_args(value: str) -> tuple[tuple[str, str], ...]:
     if bad:
         raise ValueError(f"invalid K=V pair(s) {', '.join(bad)} (expected 'K=V;K2=V2')")
     return tuple(pairs)
+
+
+POD_KEYS = ("K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_UID")
+"""The CNI_ARGS keys whose values the binary sends to the daemon (the pod's identity)."""
+MAX_POD_FIELD = 253  # Kubernetes' longest name (a DNS subdomain); namespaces and uids are shorter
+
+
+def pod_args_problem(args: tuple[tuple[str, str], ...]) -> None:
+    """Raise ValueError naming each pod identity value (``K8S_POD_*``) that no Kubernetes
+    object can have: longer than 253 characters, or holding a control character."""
+    bad = [
+        f"{key}: {problem}"
+        for key, value in args
+        if key in POD_KEYS and (problem := pod_field_problem(value))
+    ]
+    if bad:
+        raise ValueError("; ".join(bad))
+
+
+def pod_field_problem(value: str, limit: int | None = MAX_POD_FIELD) -> str | None:
+    """Why ``value`` cannot be a pod's namespace, name or uid, or None. ``limit=None``
+    checks the characters only (the daemon: its message size bounds the length)."""
+    if limit is not None and len(value) > limit:
+        return f"{len(value)} characters long; at most {limit} are allowed"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return f"{value!r} contains a control character"
+    return None
 
 
 def _env_error(missing: list[str], invalid: dict[str, str]) -> CniError:

@@ -17,7 +17,7 @@ not know. DEL may ask for an unreadable ``prevResult`` to be dropped instead of 
 from __future__ import annotations
 
 from cni import jsonlite
-from cni._base import Record, is_valid_cni_name, type_name
+from cni._base import Record, is_valid_cni_name, name_length_problem, type_name
 from cni.errors import DECODING_FAILURE, INVALID_NETWORK_CONFIG, CniError
 from cni.result import Result
 from cni.versions import require_supported
@@ -150,6 +150,8 @@ def netconf_from_json(obj: dict[str, Any], *, ignore_bad_prev_result: bool = Fal
     net_name = ""
     if not isinstance(name, str) or not name:
         problems["name"] = _required_string_problem(name)
+    elif too_long := name_length_problem(name):
+        problems["name"] = f"{name[:40]!r}... is {too_long}"
     elif not is_valid_cni_name(name):
         problems["name"] = (
             f"{name!r} is not a valid network name (must start with a letter or digit, "
@@ -238,7 +240,11 @@ def _valid_attachments(value: object, problems: dict[str, str]) -> tuple[GCAttac
             reasons.append(f"[{i}] must be an object, got {type_name(item)}")
             continue
         container_id, ifname = item.get("containerID"), item.get("ifname")
-        if not isinstance(container_id, str) or not is_valid_cni_name(container_id):
+        if (
+            not isinstance(container_id, str)
+            or not is_valid_cni_name(container_id)
+            or name_length_problem(container_id)
+        ):
             reasons.append(f"[{i}].containerID: not a valid container id: {container_id!r}")
         elif not isinstance(ifname, str) or not ifname:
             reasons.append(f"[{i}].ifname: must be a non-empty string, got {ifname!r}")

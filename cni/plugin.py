@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from cni import client
 from cni.errors import (
+    INTERNAL,
     INVALID_NETWORK_CONFIG,
     PLUGIN_NOT_AVAILABLE,
     TRY_AGAIN_LATER,
@@ -30,6 +31,7 @@ from cni.netconf import decode_json_object, netconf_from_json
 from cni.pluginconf import parse_plugin_conf
 from cni.result import IPConfig, Result
 from cni.versions import LATEST_VERSION, check_command
+from cni.wire import encode_request
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,6 +105,19 @@ def delete(env: CniEnv, conf: NetConf, plugin: PluginConf) -> str:
 
 def ask(plugin: PluginConf, op: str, args: Args) -> dict[str, object]:
     request = client.new_request(op, args, timeout=plugin.timeout)
+    try:
+        encode_request(request)  # checked here: an oversized request is the input's fault
+    except CniError as error:
+        if error.code != INTERNAL:
+            raise
+        if isinstance(args, PodArgs) and op == "del" and args.prev_result is not None:
+            # DEL is best effort and the daemon knows the attachment by its key
+            return ask(plugin, op, args.replace(prev_result=None))
+        raise CniError(
+            INVALID_NETWORK_CONFIG,
+            f"invalid network configuration: too large to send to vpc-ipamd ({op})",
+            str(error),
+        ) from None
     return client.call(plugin.socket_path, request, timeout=plugin.timeout)
 
 

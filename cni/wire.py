@@ -24,8 +24,8 @@ the runtime in the daemon's words.
 from __future__ import annotations
 
 from cni import jsonlite
-from cni._base import is_valid_cni_name, type_name
-from cni.env import interface_name_problem
+from cni._base import is_valid_cni_name, name_length_problem, type_name
+from cni.env import interface_name_problem, pod_field_problem
 from cni.errors import DECODING_FAILURE, INTERNAL, PROTOCOL_MISMATCH, CniError
 from cni.messages import (
     _ARGS_TYPE,
@@ -69,26 +69,29 @@ MAX_MESSAGE = 64 * 1024  # bytes per message, newline included
 DEFAULT_SOCKET_PATH = "/run/vpc-ipam/ipamd.sock"
 
 # Each op's args, in wire order, with the rule each value obeys; every key must be present.
-_NAME, _IFNAME, _TEXT, _NETNS = "name", "ifname", "text", "netns"
+_NAME, _IFNAME, _NETNS = "name", "ifname", "netns"
+_POD, _NETNS_OR_EMPTY = "pod", "netns-or-empty"
 _RESULT, _ATTACHMENTS, _IDS = "result", "attachments", "ids"
 _POD_RULES = {
     "network": _NAME,
     "container_id": _NAME,
     "ifname": _IFNAME,
     "netns": _NETNS,
-    "pod_namespace": _TEXT,
-    "pod_name": _TEXT,
-    "pod_uid": _TEXT,
+    "pod_namespace": _POD,
+    "pod_name": _POD,
+    "pod_uid": _POD,
 }
 _ARG_RULES: dict[str, dict[str, str]] = {
     "add": _POD_RULES,
-    "del": {**_POD_RULES, "netns": _TEXT, "prev_result": _RESULT},  # netns may be "" for del
+    "del": {**_POD_RULES, "netns": _NETNS_OR_EMPTY, "prev_result": _RESULT},  # may be "" for del
     "check": {**_POD_RULES, "prev_result": _RESULT},
     "gc": {"network": _NAME, "valid_attachments": _ATTACHMENTS},
     "status": {"network": _NAME},
     "health": {},
     "repair": {"findings": _IDS},
 }
+MAX_NETNS = 4096
+"""PATH_MAX: the longest network namespace path."""
 MAX_IDS = 1000
 """Finding ids one repair request may name."""
 OPS: tuple[str, ...] = tuple(_ARG_RULES)
@@ -327,6 +330,8 @@ def _text(rule: str, obj: dict[str, object], key: str, path: str, problems: list
     reason: str | None = None
     if not isinstance(value, str):
         reason = "missing" if key not in obj else f"must be a string, got {type_name(value)}"
+    elif rule == _NAME and (too_long := name_length_problem(value)):
+        reason = f"{value[:40]!r}... is {too_long}"
     elif rule == _NAME and not is_valid_cni_name(value):
         reason = (
             f"{value!r} is not a valid name (must start with a letter or digit, "
@@ -336,6 +341,10 @@ def _text(rule: str, obj: dict[str, object], key: str, path: str, problems: list
         reason = interface_name_problem(value)
     elif rule == _NETNS and not value:
         reason = "must not be empty (the pod's network namespace)"
+    elif rule in (_NETNS, _NETNS_OR_EMPTY) and ("\x00" in value or len(value) > MAX_NETNS):
+        reason = f"{value[:80]!r} is not a path (a NUL character, or longer than {MAX_NETNS})"
+    elif rule == _POD:
+        reason = pod_field_problem(value, limit=None)
     if reason is None and isinstance(value, str):
         return value
     problems.append(f"{path}: {reason}")

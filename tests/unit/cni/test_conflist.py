@@ -15,17 +15,21 @@ CONFLIST = Path(__file__).resolve().parents[3] / "deploy" / "10-vpc-ipam.conflis
 
 def plugin_configs() -> list[dict[str, object]]:
     conflist = json.loads(CONFLIST.read_text())
-    assert set(conflist) == {"cniVersion", "name", "plugins"}
+    assert set(conflist) == {"cniVersion", "cniVersions", "name", "plugins"}
     return [
-        {**plugin, "name": conflist["name"], "cniVersion": conflist["cniVersion"]}
+        {**plugin, "name": conflist["name"], "cniVersion": version}
+        for version in (conflist["cniVersion"], max(conflist["cniVersions"]))
         for plugin in conflist["plugins"]
     ]
 
 
-def test_the_conflist_is_vpc_cni_then_portmap_at_1_1_0():
+def test_the_conflist_is_vpc_cni_then_portmap_at_1_0_0_or_1_1_0():
+    # libcni < 1.2 hands the plugins cniVersion (1.0.0); later ones the highest cniVersions
     confs = [parse_netconf(json.dumps(c).encode()) for c in plugin_configs()]
 
     assert [(c.type, c.name, c.cni_version) for c in confs] == [
+        ("vpc-cni", "vpc-ipam", "1.0.0"),
+        ("portmap", "vpc-ipam", "1.0.0"),
         ("vpc-cni", "vpc-ipam", "1.1.0"),
         ("portmap", "vpc-ipam", "1.1.0"),
     ]
