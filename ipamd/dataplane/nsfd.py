@@ -23,6 +23,7 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,7 +62,12 @@ def open_netns(path: str) -> int:
     if not path:
         raise NotANetworkNamespace("no network namespace path was given")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # a namespace file is a regular file (nsfs); anything else is refused before it is
+        # opened, since opening a FIFO blocks until a writer comes and opening a device
+        # can have effects of its own. O_NONBLOCK covers a path swapped in between.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NotANetworkNamespace(f"{path} is not a namespace file")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as error:
         raise NotANetworkNamespace(f"{path} cannot be opened: {error.strerror}") from error
     try:

@@ -101,12 +101,6 @@ def test_a_network_namespace_and_a_symlink_to_one_are_accepted(netns: str, tmp_p
             assert fd >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ipamd/dataplane/nsfd.open_netns opens the path with a blocking O_RDONLY: a FIFO "
-    "(or any file whose open blocks) as CNI_NETNS hangs the ADD's thread forever. Fix: open "
-    "with O_NONBLOCK (or O_PATH, then reopen via /proc/self/fd) before NS_GET_NSTYPE.",
-)
 def test_a_fifo_is_refused_without_hanging(tmp_path: Path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
