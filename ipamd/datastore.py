@@ -20,6 +20,7 @@ socket server and the pool loop call in from their own threads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +44,8 @@ from ipamd.datastore_table import (
 )
 from ipamd.model import Allocation, AllocationKey, PodRef
 from providers.models import AddressBlock, CloudInterface
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BlockView",
@@ -101,6 +104,7 @@ class Datastore:
         """Hold an interface and its blocks. An interface already held keeps its
         pods_allowed and created_at and gains the blocks it did not have."""
         with self._lock:
+            self._yield_moved(iface.id, [b.cidr for b in iface.blocks])
             known = self._table.interfaces.get(iface.id)
             if known is None:
                 self._table.add_interface(
@@ -127,7 +131,18 @@ class Datastore:
     def add_blocks(self, interface_id: str, blocks: Iterable[AddressBlock]) -> None:
         """Hold more blocks on an interface; blocks it already holds are skipped."""
         with self._lock:
-            self._table.add_blocks(self._table.interface(interface_id), [b.cidr for b in blocks])
+            cidrs = [b.cidr for b in blocks]
+            self._yield_moved(interface_id, cidrs)
+            self._table.add_blocks(self._table.interface(interface_id), cidrs)
+
+    def _yield_moved(self, interface_id: str, cidrs: list[IPv4Network]) -> None:
+        for block in self._table.yield_unused(interface_id, cidrs):
+            log.warning(
+                "%s is now on %s: the unused copy held for %s is dropped",
+                block.cidr,
+                interface_id,
+                block.interface_id,
+            )
 
     def remove_blocks(
         self, interface_id: str, blocks: Iterable[AddressBlock], *, force: bool = False

@@ -199,6 +199,24 @@ class BlockTable:
             self.blocks[cidr] = block
             self._prefixlens[cidr.prefixlen] += 1
 
+    def yield_unused(self, interface_id: str, cidrs: Iterable[IPv4Network]) -> list[HeldBlock]:
+        """Forget the blocks other interfaces hold that overlap ``cidrs`` and hold no pod and
+        no cooling address; returns them. The cloud just said ``cidrs`` are on
+        ``interface_id``, and it puts an address on one interface at a time: a copy held
+        elsewhere is stale (a release the cloud finished after the daemon died, say). A copy
+        in use stays, and add_blocks refuses the clash."""
+        wanted = list(cidrs)
+        stale = [
+            b
+            for b in self.blocks.values()
+            if b.interface_id != interface_id
+            and not b.used
+            and any(b.cidr.overlaps(cidr) for cidr in wanted)
+        ]
+        for block in stale:
+            self.drop(self.interfaces[block.interface_id], [block])
+        return stale
+
     def drop(self, iface: HeldInterface, blocks: Iterable[HeldBlock]) -> None:
         """Forget blocks with whatever state their addresses had."""
         for block in blocks:

@@ -108,6 +108,13 @@ def apply(
     lost: list[Allocation] = []
     changed_eligibility = 0
     held_allowed = {i.id: i.pods_allowed for i in store.interfaces()}
+    # what is gone goes first: a block EC2 moved to another interface is then adopted there
+    for iface_id, blocks in the_plan.vanished_blocks.items():
+        lost += store.remove_blocks(iface_id, blocks, force=True)
+        log.warning("reconcile: %d blocks of %s are gone from EC2", len(blocks), iface_id)
+    for iface_id in the_plan.vanished_interfaces:
+        lost += store.remove_interface(iface_id, force=True)
+        log.warning("reconcile: interface %s is gone from EC2", iface_id)
     for iface in the_plan.new_interfaces:
         store.add_interface(iface, pods_allowed=pods_allowed(iface))
         log.info(
@@ -125,12 +132,6 @@ def apply(
             store.set_pods_allowed(iface.id, allowed)
             changed_eligibility += 1
             log.info("reconcile: pods %s on %s", "allowed" if allowed else "kept off", iface.id)
-    for iface_id, blocks in the_plan.vanished_blocks.items():
-        lost += store.remove_blocks(iface_id, blocks, force=True)
-        log.warning("reconcile: %d blocks of %s are gone from EC2", len(blocks), iface_id)
-    for iface_id in the_plan.vanished_interfaces:
-        lost += store.remove_interface(iface_id, force=True)
-        log.warning("reconcile: interface %s is gone from EC2", iface_id)
     for allocation in lost:
         log.error(
             "reconcile: pod %s (%s) held %s, which EC2 no longer assigns to this node",

@@ -46,6 +46,7 @@ def test_adding_a_known_interface_again_adds_its_new_blocks_and_keeps_the_rest(c
 def test_overlapping_blocks_are_refused_and_nothing_of_the_call_is_added(clock: FakeClock):
     store = new_store(clock)
     store.add_interface(cloud_iface("eni-0", 0, "10.0.1.0/28"))
+    store.assign(key(1), POD)  # in use: the cloud contradicting it is refused, not obeyed
     store.add_interface(cloud_iface("eni-1", 1))
     for blocks in (
         block_list("10.0.3.0/28", "10.0.1.0/28"),  # the same block on another interface
@@ -189,3 +190,29 @@ def test_interfaces_view_shows_each_block_with_its_counts(clock: FakeClock):
             ),
         ),
     )
+
+
+def test_a_block_the_cloud_moved_leaves_its_stale_unused_copy(clock: FakeClock):
+    # a release EC2 finished after the daemon died: the checkpoint still has the address on
+    # the old interface when EC2 hands it to a new one
+    store = new_store(clock, prefixlen=32)
+    store.add_interface(cloud_iface("eni-a", 1, "10.0.1.12/32", "10.0.1.13/32"))
+    store.add_interface(cloud_iface("eni-b", 2, "10.0.1.12/32"))
+    held = {i.id: [str(b.cidr) for b in i.blocks] for i in store.interfaces()}
+    assert held == {"eni-a": ["10.0.1.13/32"], "eni-b": ["10.0.1.12/32"]}
+    store.add_blocks("eni-a", block_list("10.0.1.12/32"))  # and back, by add_blocks
+    held = {i.id: [str(b.cidr) for b in i.blocks] for i in store.interfaces()}
+    assert held == {"eni-a": ["10.0.1.12/32", "10.0.1.13/32"], "eni-b": []}
+
+
+def test_a_block_a_pod_holds_is_not_moved_by_a_contradicting_cloud(clock: FakeClock):
+    store = new_store(clock, prefixlen=32)
+    store.add_interface(cloud_iface("eni-a", 1, "10.0.1.12/32"))
+    allocation = store.assign(key(1), POD)
+    store.add_interface(cloud_iface("eni-b", 2))
+    with pytest.raises(Conflict, match="overlaps"):
+        store.add_blocks("eni-b", block_list("10.0.1.12/32"))
+    with pytest.raises(Conflict, match="overlaps"):
+        store.add_interface(cloud_iface("eni-c", 3, "10.0.1.12/32"))
+    assert store.allocation(key(1)) == allocation
+    assert [i.id for i in store.interfaces()] == ["eni-a", "eni-b"]
