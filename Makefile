@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo deps bench clean
+.PHONY: test lint typecheck unit demo deps bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ demo: deps
 bench: deps
 	bash scripts/debian-deps.sh containernetworking-plugins
 	$(BIN)/python -m bench
+
+# The reliability suite's long versions (tests/reliability: crash storm with kill -9, cloud
+# faults, DEL storms with the daemon down, disk full): bounded, about 10-15 minutes; sizes
+# from RELIABILITY_* (tests/reliability/harness.py). Prints operations run, faults injected,
+# duplicates and leaks per scenario and in total. The short versions run in `make test`.
+reliability: deps
+	RELIABILITY_LONG=1 $(BIN)/pytest -q -s -m reliability tests/reliability
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

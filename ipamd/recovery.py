@@ -10,13 +10,18 @@
    to a pod deleted while we were down and is released; a pod route we do not know (a lost
    checkpoint) is taken back, with its key from the veth alias, so no one else gets it.
 4. The spool: releases the CNI binary recorded while the daemon was down.
+5. The host again (kernel dataplane): the rules 512/1536 of every address released in 3 or 4
+   are deleted. The DEL fallback removes a pod's veth (its route goes with it) but cannot
+   touch rules, so without this each pod deleted while the daemon was down left its rules
+   behind, and a rule 1536 steering an address into another interface's table would
+   outlive it. An address a veth still routes keeps its rules.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -24,7 +29,7 @@ from typing import Any
 
 from cni import spool
 from ipamd.checkpoint import Checkpoint, CorruptCheckpoint, FileCheckpoint
-from ipamd.datastore import Datastore, DatastoreError
+from ipamd.datastore import Conflict, Datastore, DatastoreError
 from ipamd.hostview import HostPod
 from ipamd.model import Allocation, AllocationKey, PodRef
 from ipamd.service import release_by_address
@@ -41,12 +46,16 @@ class RecoveryReport:
     released_gone: list[Allocation] = field(default_factory=list)
     retaken: list[Allocation] = field(default_factory=list)
     drained: int = 0
+    released_spooled: list[Allocation] = field(default_factory=list)
+    rules_cleared: list[IPv4Address] = field(default_factory=list)
+    """Addresses released while down whose host rules were deleted (kernel dataplane)."""
 
     def summary(self) -> str:
         return (
             f"checkpoint {self.checkpoint}; {len(self.released_gone)} allocations of pods gone "
             f"while down released; {len(self.retaken)} taken back from the host; "
-            f"{self.drained} spooled releases drained"
+            f"{self.drained} spooled releases drained; rules of "
+            f"{len(self.rules_cleared)} released addresses deleted"
         )
 
 
@@ -72,8 +81,11 @@ def recover(
     clock: Callable[[], float] = time.time,
     report: RecoveryReport | None = None,
     wire_interfaces: bool = False,
+    clear_rules: Callable[[Sequence[IPv4Address]], None] | None = None,
 ) -> tuple[Datastore, RecoveryReport]:
-    """``wire_interfaces``: see Datastore (the kernel dataplane sets interfaces up)."""
+    """``wire_interfaces``: see Datastore (the kernel dataplane sets interfaces up).
+    ``clear_rules`` deletes the host rules of released addresses (default: netlink in this
+    namespace); it is used only when ``host_pods`` is given (the kernel dataplane)."""
     report = report or RecoveryReport()
     node = provider.discover()
     prefixlen = provider.block_prefixlen
@@ -102,11 +114,25 @@ def recover(
                 report.checkpoint = "lost"
 
     for iface in provider.local_interfaces():
-        store.add_interface(iface, pods_allowed=pods_allowed(iface))
+        try:
+            store.add_interface(iface, pods_allowed=pods_allowed(iface))
+        except Conflict as error:
+            # the metadata service contradicts an address a pod holds (or lags): start with
+            # the checkpoint's view; the first reconcile asks EC2, the doctor shows the rest
+            log.error("recovery: %s from the metadata service not taken: %s", iface.id, error)
 
     if host_pods is not None:
         _match_host(store, host_pods, clock(), report)
     _drain_spool(store, spool_dir, report)
+    if host_pods is not None:
+        released = [*report.released_gone, *report.released_spooled]
+        stale = _unrouted(store, host_pods, (a.address for a in released))
+        if stale:
+            try:
+                (clear_rules or delete_pod_rules)(stale)
+                report.rules_cleared = stale
+            except Exception:  # leftover rules must not stop the start; the doctor finds them
+                log.exception("deleting the rules of addresses released while down failed")
     log.info("recovery: %s", report.summary())
     return store, report
 
@@ -153,8 +179,11 @@ def _drain_spool(store: Datastore, spool_dir: Path, report: RecoveryReport) -> N
 
     for path, entry in spool.read_releases(spool_dir, on_corrupt=corrupt):
         key = AllocationKey(entry.network, entry.container_id, entry.ifname)
-        if store.release(key) is None:
-            release_by_address(store, key, _addresses(entry.addresses))
+        released = store.release(key)
+        if released is None:
+            report.released_spooled += release_by_address(store, key, _addresses(entry.addresses))
+        else:
+            report.released_spooled.append(released)
         spool.remove(path)
         report.drained += 1
 
@@ -167,3 +196,23 @@ def _addresses(texts: Sequence[str]) -> list[IPv4Address]:
         except ValueError:
             continue
     return found
+
+
+def _unrouted(
+    store: Datastore, host_pods: Sequence[HostPod], addresses: Iterable[IPv4Address]
+) -> list[IPv4Address]:
+    """Of ``addresses``, those no veth routes and no allocation holds (again)."""
+    routed = {pod.address for pod in host_pods}
+    return sorted({a for a in addresses if a not in routed and store.allocation_for(a) is None})
+
+
+def delete_pod_rules(addresses: Sequence[IPv4Address]) -> None:
+    """Delete our rules (512 ``to``, 1536 ``from``) of ``addresses`` in this namespace."""
+    from ipamd.dataplane import rtnl  # noqa: PLC0415 (pyroute2: only with the kernel dataplane)
+    from ipamd.dataplane.nsfd import netlink  # noqa: PLC0415
+
+    with netlink(None) as ipr:
+        for address in addresses:
+            for msg in rtnl.pod_rules(ipr, str(address)):
+                rtnl.delete_rule(ipr, msg)
+            log.info("deleted the rules of %s, released while vpc-ipamd was down", address)

@@ -33,7 +33,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox import imds as imds_module  # a module import: sandbox.imds imports sandbox.ec2
 from sandbox.clock import Clock, SystemClock
 from sandbox.ec2 import fidelity
-from sandbox.ec2.front import INTERNAL_HEADER, Front
+from sandbox.ec2.front import INTERNAL_HEADER, Call, Front
+from sandbox.ec2.state import _STATE_ATTR, state_of
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -79,6 +80,7 @@ class Ec2Emulator:
         self._imds: dict[str, imds_module.ImdsServer] = {}
         self._imds_lock = threading.Lock()
         self._imds_lag = 0.0
+        self._imds_omitted: set[str] = set()
         self._client: EC2Client | None = None
 
     # -- lifecycle --
@@ -214,13 +216,30 @@ class Ec2Emulator:
             if imds is None:
                 self.backend.get_instance(instance_id)  # unknown id: EC2's NotFound error
                 imds = imds_module.ImdsServer(
-                    lambda: self.backend, instance_id, self.clock, lambda: self._imds_lag
+                    self._imds_backend, instance_id, self.clock, lambda: self._imds_lag
                 ).start()
                 self._imds[instance_id] = imds
             return imds.url
 
     def set_imds_lag(self, seconds: float) -> None:
         self._imds_lag = max(0.0, seconds)
+
+    def imds_omit(self, *interface_ids: str) -> None:
+        """IMDS stops listing these interfaces (as if it lagged behind EC2 for them) until
+        ``imds_restore``; EC2's own API still shows them."""
+        self._imds_omitted.update(interface_ids)
+
+    def imds_restore(self, *interface_ids: str) -> None:
+        """IMDS lists these interfaces again (all omitted ones when none are named)."""
+        if interface_ids:
+            self._imds_omitted.difference_update(interface_ids)
+        else:
+            self._imds_omitted.clear()
+
+    def _imds_backend(self) -> Any:
+        backend = self.backend
+        omitted = frozenset(self._imds_omitted)
+        return _OmittingBackend(backend, omitted) if omitted else backend
 
     # -- the HTTP front --
 
@@ -241,6 +260,32 @@ class Ec2Emulator:
     def fail_next(self, action: str, code: str, message: str, status: int = 400) -> None:
         self.front.fail_next(action, code, message, status)
 
+    def fail_matching(
+        self,
+        target: str,
+        code: str,
+        message: str,
+        status: int = 400,
+        *,
+        share: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        """A standing fault: ``share`` of the calls of an action or class fail until
+        ``clear_faults`` (see ``Front.fail_matching``)."""
+        self.front.fail_matching(target, code, message, status, share=share, seed=seed)
+
+    def clear_faults(self, target: str | None = None) -> None:
+        self.front.clear_faults(target)
+
+    def serve_stale(self, action: str, stale: bool = True) -> None:
+        """Answer ``action`` with the data of its first answer after the switch (a stale
+        describe) until switched off."""
+        self.front.serve_stale(action, stale)
+
+    def journal(self, *actions: str) -> list[Call]:
+        """The calls clients made, with their parameters (see ``Front.journal``)."""
+        return self.front.journal(*actions)
+
     def call_counts(self) -> dict[str, int]:
         return self.front.call_counts()
 
@@ -249,3 +294,21 @@ class Ec2Emulator:
 
     def reset_counts(self) -> None:
         self.front.reset_counts()
+
+
+class _OmittingBackend:
+    """moto's backend as IMDS sees it while some interfaces are omitted: ``enis`` lacks them
+    (so IMDS neither lists them nor answers for their MACs); everything else is the backend."""
+
+    def __init__(self, backend: Any, omitted: frozenset[str]) -> None:
+        self._backend = backend
+        self._omitted = omitted
+        # the fidelity layer keeps its state (appearance times, for the lag) in the backend
+        self.__dict__[_STATE_ATTR] = state_of(backend)
+
+    @property
+    def enis(self) -> dict[str, Any]:
+        return {k: v for k, v in self._backend.enis.items() if k not in self._omitted}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)

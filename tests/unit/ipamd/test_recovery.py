@@ -44,6 +44,7 @@ def run(
     state: dict[str, Any] | None,
     tmp_path: Path,
     host: list[HostPod] | None = None,
+    cleared: list[IPv4Address] | None = None,
 ) -> tuple[Datastore, RecoveryReport]:
     provider.calls.clear()
     return recover(
@@ -55,6 +56,7 @@ def run(
         spool_dir=tmp_path / "spool",
         cooldown=30,
         clock=clock,
+        clear_rules=(cleared if cleared is not None else []).extend,  # never the test's host
     )
 
 
@@ -180,3 +182,34 @@ def test_inconsistent_checkpoint_state_is_quarantined(tmp_path: Path):
     assert IPv4Address(allocations[0]["address"]) in {
         b.cidr.network_address for i in store.interfaces() for b in i.blocks
     }
+
+
+def test_rules_of_addresses_released_while_down_are_deleted_unless_still_routed(
+    tmp_path: Path,
+):
+    """The DEL fallback removes a pod's veth but not its rules 512/1536: recovery deletes the
+    rules of every address it releases (pod gone from the host, or spooled), and only of
+    those no veth routes any more."""
+    provider, clock, state = node_with_pods(4)
+    before = Datastore.from_state(state["datastore"], cooldown=30, serving_prefixlen=32)
+    address = {n: before.allocation(key(n)).address for n in range(4)}  # type: ignore[union-attr]
+    write_release(tmp_path / "spool", network="net", container_id="c2", ifname="eth0")
+    host = [
+        HostPod(address[0], "eni0aaaa", key(0)),  # still wired: kept, rules kept
+        HostPod(address[2], "eni0cccc", key(2)),  # spooled, yet its veth still routes it
+    ]
+    # c1 and c3 are gone from the host; c2's release was spooled
+    cleared: list[IPv4Address] = []
+    store, report = run(provider, clock, state, tmp_path, host, cleared)
+    assert {a.key for a in store.allocations()} == {key(0)}
+    assert [a.key for a in report.released_spooled] == [key(2)]
+    assert cleared == sorted([address[1], address[3]])
+    assert report.rules_cleared == cleared
+
+
+def test_without_the_kernel_dataplane_no_rule_is_touched(tmp_path: Path):
+    provider, clock, state = node_with_pods(2)
+    write_release(tmp_path / "spool", network="net", container_id="c1", ifname="eth0")
+    cleared: list[IPv4Address] = []
+    _, report = run(provider, clock, state, tmp_path, None, cleared)
+    assert report.drained == 1 and cleared == [] and report.rules_cleared == []
