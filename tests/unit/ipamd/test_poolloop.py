@@ -51,6 +51,7 @@ def make_node(
     subnet: str = "10.0.1.0/24",
     cooldown: float = 30,
     timing: LoopTiming = TIMING,
+    adaptive: bool = False,
 ) -> Node:
     settings = load_settings({"VPC_IPAM_DATAPLANE": "none", **(env or {})})
     clock = FakeClock(1_700_000_000.0)
@@ -67,6 +68,7 @@ def make_node(
         pool_limits(node.limits, settings, provider.block_prefixlen),
         pool_targets(settings),
         timing=timing,
+        adaptive=adaptive,
         reconcile=lambda: apply(
             store, plan(store.interfaces(), provider.cloud_interfaces()), lambda i: True
         ),
@@ -229,17 +231,7 @@ def test_max_pods_caps_growth_and_is_reported(count: int):
 
 
 def test_adaptive_mode_keeps_what_arrivals_during_a_replenish_need():
-    node = make_node({"WARM_POOL_MODE": "adaptive"})
-    node.loop = PoolLoop(
-        node.store,
-        node.provider,
-        node.loop.persist,
-        node.loop.limits,
-        node.loop.targets,
-        timing=TIMING,
-        clock=node.clock,
-        adaptive=True,
-    )
+    node = make_node(adaptive=True)
     decision = node.loop.tick()
     # no arrivals yet: WARM_ENI_TARGET gives way to the floor of one free address
     assert decision.reasons[0].startswith("adaptive: 0 pods/s")
@@ -258,19 +250,7 @@ def test_adaptive_mode_keeps_what_arrivals_during_a_replenish_need():
 
 
 def test_adaptive_window_lengthens_after_a_regretted_shrink():
-    node = make_node(
-        {"WARM_POOL_MODE": "adaptive"}, cooldown=0, timing=replace(TIMING, scale_down_window=60)
-    )
-    node.loop = PoolLoop(
-        node.store,
-        node.provider,
-        node.loop.persist,
-        node.loop.limits,
-        node.loop.targets,
-        timing=replace(TIMING, scale_down_window=60),
-        clock=node.clock,
-        adaptive=True,
-    )
+    node = make_node(cooldown=0, timing=replace(TIMING, scale_down_window=60), adaptive=True)
     node.loop.tick()
     for n in range(5):
         node.add_pods(1, start=n)
