@@ -200,17 +200,18 @@ class BlockTable:
             self._prefixlens[cidr.prefixlen] += 1
 
     def yield_unused(self, interface_id: str, cidrs: Iterable[IPv4Network]) -> list[HeldBlock]:
-        """Forget the blocks other interfaces hold that overlap ``cidrs`` and hold no pod and
-        no cooling address; returns them. The cloud just said ``cidrs`` are on
-        ``interface_id``, and it puts an address on one interface at a time: a copy held
-        elsewhere is stale (a release the cloud finished after the daemon died, say). A copy
-        in use stays, and add_blocks refuses the clash."""
+        """Forget the blocks other interfaces hold that overlap ``cidrs`` and hold no pod;
+        returns them. The cloud just said ``cidrs`` are on ``interface_id``, and it puts an
+        address on one interface at a time: a copy held elsewhere is stale (a release the
+        cloud finished after the daemon died, say), its cooling addresses included (they
+        cool on an interface that no longer has them). A copy a pod holds stays, and
+        add_blocks refuses the clash."""
         wanted = list(cidrs)
         stale = [
             b
             for b in self.blocks.values()
             if b.interface_id != interface_id
-            and not b.used
+            and not b.assigned
             and any(b.cidr.overlaps(cidr) for cidr in wanted)
         ]
         for block in stale:

@@ -113,17 +113,15 @@ def recover(
                 log.error("checkpoint state unusable (%s); rebuilding from the host", error)
                 report.checkpoint = "lost"
 
-    for iface in provider.local_interfaces():
-        try:
-            store.add_interface(iface, pods_allowed=pods_allowed(iface))
-        except Conflict as error:
-            # the metadata service contradicts an address a pod holds (or lags): start with
-            # the checkpoint's view; the first reconcile asks EC2, the doctor shows the rest
-            log.error("recovery: %s from the metadata service not taken: %s", iface.id, error)
-
+    contradicted = _add_local(store, provider.local_interfaces(), pods_allowed)
     if host_pods is not None:
         _match_host(store, host_pods, clock(), report)
     _drain_spool(store, spool_dir, report)
+    # a pod gone while down may have held what the metadata now puts on another interface
+    for iface, refused in _add_local(store, [i for i, _ in contradicted], pods_allowed):
+        # the metadata contradicts an address a live pod holds (or lags): start from the
+        # checkpoint's view; the first reconcile asks EC2, the doctor shows the rest
+        log.error("recovery: %s from the metadata service not taken: %s", iface.id, refused)
     if host_pods is not None:
         released = [*report.released_gone, *report.released_spooled]
         stale = _unrouted(store, host_pods, (a.address for a in released))
@@ -135,6 +133,21 @@ def recover(
                 log.exception("deleting the rules of addresses released while down failed")
     log.info("recovery: %s", report.summary())
     return store, report
+
+
+def _add_local(
+    store: Datastore,
+    interfaces: Iterable[CloudInterface],
+    pods_allowed: Callable[[CloudInterface], bool],
+) -> list[tuple[CloudInterface, Conflict]]:
+    """Hold what the metadata service lists; returns the interfaces it contradicted."""
+    refused: list[tuple[CloudInterface, Conflict]] = []
+    for iface in interfaces:
+        try:
+            store.add_interface(iface, pods_allowed=pods_allowed(iface))
+        except Conflict as error:
+            refused.append((iface, error))
+    return refused
 
 
 def _match_host(

@@ -8,6 +8,7 @@ out of the blocks.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 from providers.aws.imds import ImdsClient
 from providers.errors import MetadataError
 from providers.models import AddressBlock, CloudInterface
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import NetworkInterfaceTypeDef
@@ -51,10 +54,23 @@ def imds_interface(imds: ImdsClient, mac: str) -> CloudInterface:
 
 
 def imds_interfaces(imds: ImdsClient) -> tuple[CloudInterface, ...]:
+    """Every interface the metadata lists. One listed whose own entries answer 404 is being
+    detached (or is still attaching) while we read: it is left out, and the next reconcile
+    asks EC2. A start must not fail on the moment it happened to look."""
     macs = [m.rstrip("/") for m in imds.get_lines(MACS)]
     if not macs:
         raise MetadataError("instance metadata lists no network interface")
-    return tuple(sorted((imds_interface(imds, mac) for mac in macs), key=lambda i: i.device_index))
+    found: list[CloudInterface] = []
+    for mac in macs:
+        try:
+            found.append(imds_interface(imds, mac))
+        except MetadataError as error:
+            if error.code != "404":
+                raise
+            log.warning("interface %s is listed but half gone from the metadata: %s", mac, error)
+    if not any(i.primary for i in found):
+        raise MetadataError("instance metadata lists no primary interface (device 0)")
+    return tuple(sorted(found, key=lambda i: i.device_index))
 
 
 def ec2_interface(

@@ -205,6 +205,18 @@ def test_a_block_the_cloud_moved_leaves_its_stale_unused_copy(clock: FakeClock):
     assert held == {"eni-a": ["10.0.1.12/32", "10.0.1.13/32"], "eni-b": []}
 
 
+def test_a_cooling_copy_is_stale_too(clock: FakeClock):
+    # the pod that had it was deleted while the daemon was down: released into cooldown on
+    # an interface that no longer has the address
+    store = new_store(clock, prefixlen=32)
+    store.add_interface(cloud_iface("eni-a", 1, "10.0.1.12/32"))
+    store.assign(key(1), POD)
+    store.release(key(1))
+    store.add_interface(cloud_iface("eni-b", 2, "10.0.1.12/32"))
+    held = {i.id: [str(b.cidr) for b in i.blocks] for i in store.interfaces()}
+    assert held == {"eni-a": [], "eni-b": ["10.0.1.12/32"]}
+
+
 def test_a_block_a_pod_holds_is_not_moved_by_a_contradicting_cloud(clock: FakeClock):
     store = new_store(clock, prefixlen=32)
     store.add_interface(cloud_iface("eni-a", 1, "10.0.1.12/32"))
