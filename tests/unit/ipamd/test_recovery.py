@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from cni.spool import write_release
 from ipamd.checkpoint import FileCheckpoint, MemoryCheckpoint
 from ipamd.datastore import Datastore
 from ipamd.hostview import HostPod
-from ipamd.model import AllocationKey, PodRef
+from ipamd.model import Allocation, AllocationKey, PodRef
 from ipamd.persist import node_record
 from ipamd.recovery import RecoveryReport, read_checkpoint, recover
 from providers.fake import FakeProvider
@@ -213,3 +214,36 @@ def test_without_the_kernel_dataplane_no_rule_is_touched(tmp_path: Path):
     cleared: list[IPv4Address] = []
     _, report = run(provider, clock, state, tmp_path, None, cleared)
     assert report.drained == 1 and cleared == [] and report.rules_cleared == []
+
+
+def test_an_address_ec2_moved_while_down_from_a_gone_pod_is_taken_where_it_now_is(
+    tmp_path: Path,
+):
+    # the checkpoint has the pod's address on eni-old (EC2 took it back after a kill during
+    # its release); EC2 now has it on the primary interface, and the pod was deleted while
+    # the daemon was down
+    provider, clock, _ = node_with_pods(0)
+    (cloud,) = provider.cloud_interfaces()
+    moved = cloud.blocks[0]
+    store = Datastore(cooldown=30, serving_prefixlen=32, clock=clock)
+    store.add_interface(replace(cloud, blocks=cloud.blocks[1:]))
+    old = replace(
+        cloud,
+        id="eni-old",
+        mac="02:00:00:00:00:99",
+        device_index=1,
+        primary=False,
+        primary_ip=IPv4Address("10.0.1.200"),
+        blocks=(moved,),
+    )
+    store.add_interface(old)
+    address = moved.cidr.network_address
+    store.restore_allocation(Allocation(key(0), POD, address, "eni-old", moved.cidr, clock()))
+    state = {"node": node_record(provider.discover()), "datastore": store.to_state()}
+
+    restored, report = run(provider, clock, state, tmp_path, host=[])
+
+    where = {b.cidr: i.id for i in restored.interfaces() for b in i.blocks}
+    assert where[moved.cidr] == cloud.id
+    assert restored.allocations() == []
+    assert [a.key for a in report.released_gone] == [key(0)]
