@@ -11,10 +11,12 @@
    checkpoint) is taken back, with its key from the veth alias, so no one else gets it.
 4. The spool: releases the CNI binary recorded while the daemon was down.
 5. The host again (kernel dataplane): the rules 512/1536 of every address released in 3 or 4
-   are deleted. The DEL fallback removes a pod's veth (its route goes with it) but cannot
-   touch rules, so without this each pod deleted while the daemon was down left its rules
-   behind, and a rule 1536 steering an address into another interface's table would
-   outlive it. An address a veth still routes keeps its rules.
+   are deleted, and any other rule of ours whose address no allocation, veth or held
+   interface has (a kill between an interface's release and its rule's removal). The DEL
+   fallback removes a pod's veth (its route goes with it) but cannot touch rules, so
+   without this each pod deleted while the daemon was down left its rules behind, and a
+   rule 1536 steering an address into another interface's table would outlive it. An
+   address a veth still routes keeps its rules.
 """
 
 from __future__ import annotations
@@ -82,10 +84,13 @@ def recover(
     report: RecoveryReport | None = None,
     wire_interfaces: bool = False,
     clear_rules: Callable[[Sequence[IPv4Address]], None] | None = None,
+    rule_addresses: Callable[[], Sequence[IPv4Address]] | None = None,
 ) -> tuple[Datastore, RecoveryReport]:
     """``wire_interfaces``: see Datastore (the kernel dataplane sets interfaces up).
     ``clear_rules`` deletes the host rules of released addresses (default: netlink in this
-    namespace); it is used only when ``host_pods`` is given (the kernel dataplane)."""
+    namespace); it is used only when ``host_pods`` is given (the kernel dataplane), as is
+    ``rule_addresses``, the addresses our rules 512/1536 name on the host (default: a dump
+    of this namespace's rules)."""
     report = report or RecoveryReport()
     node = provider.discover()
     prefixlen = provider.block_prefixlen
@@ -123,8 +128,12 @@ def recover(
         # checkpoint's view; the first reconcile asks EC2, the doctor shows the rest
         log.error("recovery: %s from the metadata service not taken: %s", iface.id, refused)
     if host_pods is not None:
-        released = [*report.released_gone, *report.released_spooled]
-        stale = _unrouted(store, host_pods, (a.address for a in released))
+        # the rules of pods released while down, and any rule of ours that nothing holds:
+        # a kill between an interface's release and its rule's removal leaves its rule 1536
+        released = [a.address for a in [*report.released_gone, *report.released_spooled]]
+        named = (rule_addresses or _rule_addresses)()
+        own = {i.primary_ip for i in store.interfaces()}
+        stale = [a for a in _unrouted(store, host_pods, [*released, *named]) if a not in own]
         if stale:
             try:
                 (clear_rules or delete_pod_rules)(stale)
@@ -219,6 +228,16 @@ def _unrouted(
     return sorted({a for a in addresses if a not in routed and store.allocation_for(a) is None})
 
 
+def _rule_addresses() -> list[IPv4Address]:
+    """The addresses our rules 512 (``to``) and 1536 (``from``) name in this namespace."""
+    from ipamd.dataplane import rtnl  # noqa: PLC0415 (pyroute2: only with the kernel dataplane)
+    from ipamd.dataplane.nsfd import netlink  # noqa: PLC0415
+
+    with netlink(None) as ipr:
+        named = {rtnl.pod_rule_address(r) for r in ipr.get_rules(family=2)}
+    return sorted(IPv4Address(a) for a in named if a)
+
+
 def delete_pod_rules(addresses: Sequence[IPv4Address]) -> None:
     """Delete our rules (512 ``to``, 1536 ``from``) of ``addresses`` in this namespace."""
     from ipamd.dataplane import rtnl  # noqa: PLC0415 (pyroute2: only with the kernel dataplane)
@@ -228,4 +247,4 @@ def delete_pod_rules(addresses: Sequence[IPv4Address]) -> None:
         for address in addresses:
             for msg in rtnl.pod_rules(ipr, str(address)):
                 rtnl.delete_rule(ipr, msg)
-            log.info("deleted the rules of %s, released while vpc-ipamd was down", address)
+            log.info("deleted the rules of %s, which nothing on the node holds", address)

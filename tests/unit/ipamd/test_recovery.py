@@ -46,6 +46,7 @@ def run(
     tmp_path: Path,
     host: list[HostPod] | None = None,
     cleared: list[IPv4Address] | None = None,
+    rules: list[IPv4Address] | None = None,
 ) -> tuple[Datastore, RecoveryReport]:
     provider.calls.clear()
     return recover(
@@ -58,6 +59,7 @@ def run(
         cooldown=30,
         clock=clock,
         clear_rules=(cleared if cleared is not None else []).extend,  # never the test's host
+        rule_addresses=lambda: list(rules or []),
     )
 
 
@@ -247,3 +249,26 @@ def test_an_address_ec2_moved_while_down_from_a_gone_pod_is_taken_where_it_now_i
     assert where[moved.cidr] == cloud.id
     assert restored.allocations() == []
     assert [a.key for a in report.released_gone] == [key(0)]
+
+
+def test_rules_nothing_holds_are_cleared_and_the_rest_kept(tmp_path: Path):
+    # a kill between an interface's release and its rule's removal left "from <its primary
+    # address> lookup <its table>"; rules of live pods and held interfaces stay
+    provider, clock, state = node_with_pods(1)
+    (allocation,) = Datastore.from_state(
+        state["datastore"], cooldown=30, serving_prefixlen=32, clock=clock
+    ).allocations()
+    (primary,) = provider.cloud_interfaces()
+    gone = IPv4Address("10.0.1.250")
+    cleared: list[IPv4Address] = []
+    host = [HostPod(allocation.address, "eni123", allocation.key)]
+    run(
+        provider,
+        clock,
+        state,
+        tmp_path,
+        host,
+        cleared,
+        [allocation.address, primary.primary_ip, gone],
+    )
+    assert cleared == [gone]
