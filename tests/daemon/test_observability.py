@@ -141,6 +141,15 @@ def test_the_doctor_finds_what_ec2_and_the_checkpoint_disagree_on_and_repairs_th
     daemon.start()
     wait_until("a warm pool", lambda: daemon.introspect("/v1/pool")["addresses"]["total"] >= 2)
     held = daemon.add("c1")
+    # the pool tops itself up behind the ADD: let it settle first, or its grow races the
+    # unassign below and EC2 hands the address straight back to it
+    wait_until(
+        "the pool topped up",
+        lambda: (
+            daemon.introspect("/v1/pool")["addresses"]["total"] >= 3
+            and len(daemon.node.interfaces()[0]["PrivateIpAddresses"]) >= 4
+        ),
+    )
     ec2 = daemon.node.emulator.client()
     primary = daemon.node.interfaces()[0]["NetworkInterfaceId"]
     ec2.unassign_private_ip_addresses(NetworkInterfaceId=primary, PrivateIpAddresses=[held])
