@@ -36,15 +36,19 @@ def new_request(op: str, args: Args, *, timeout: float) -> Request:
     )
 
 
-def call(socket_path: str, request: Request, *, timeout: float) -> dict[str, object]:
+def call(
+    socket_path: str, request: Request, *, timeout: float, data: bytes | None = None
+) -> dict[str, object]:
     """Send ``request`` to the daemon at ``socket_path`` and return the reply's result.
 
-    ``timeout`` (seconds) bounds the whole exchange, connect included. Raises CniError:
+    ``timeout`` (seconds) bounds the whole exchange, connect included; ``data`` is the
+    request already encoded, when the caller had to encode it first. Raises CniError:
     the daemon's own error unchanged, or one of ours described in the module docstring.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
-    data = encode_request(request)
+    if data is None:
+        data = encode_request(request)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         return _exchange(sock, socket_path, request, data, timeout=timeout)

@@ -106,7 +106,7 @@ def delete(env: CniEnv, conf: NetConf, plugin: PluginConf) -> str:
 def ask(plugin: PluginConf, op: str, args: Args) -> dict[str, object]:
     request = client.new_request(op, args, timeout=plugin.timeout)
     try:
-        encode_request(request)  # checked here: an oversized request is the input's fault
+        data = encode_request(request)  # here: an oversized request is the input's fault
     except CniError as error:
         if error.code != INTERNAL:
             raise
@@ -118,7 +118,7 @@ def ask(plugin: PluginConf, op: str, args: Args) -> dict[str, object]:
             f"invalid network configuration: too large to send to vpc-ipamd ({op})",
             str(error),
         ) from None
-    return client.call(plugin.socket_path, request, timeout=plugin.timeout)
+    return client.call(plugin.socket_path, request, timeout=plugin.timeout, data=data)
 
 
 def pod_args(env: CniEnv, conf: NetConf) -> PodArgs:
